@@ -1,0 +1,5 @@
+import sys
+
+from facecore.cli import main
+
+sys.exit(main())

@@ -1,0 +1,129 @@
+"""Command line: ``python -m facecore evaluate-lfw ...`` and ``python -m facecore embed ...``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from facecore.metrics import METRICS
+
+DETECTOR_CHOICES = ("haar", "mtcnn", "hog")
+EMBEDDER_CHOICES = ("dlib-keras", "dlib")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m facecore", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    evaluate = commands.add_parser("evaluate-lfw", help="run the LFW pairs protocol over the full pipeline")
+    evaluate.add_argument(
+        "--data-home", required=True, type=Path, help="folder holding lfw_home/ (read-only)"
+    )
+    evaluate.add_argument("--detector", choices=DETECTOR_CHOICES, default="hog")
+    evaluate.add_argument("--embedder", choices=EMBEDDER_CHOICES, default="dlib-keras")
+    evaluate.add_argument("--metric", choices=METRICS, default="euclidean")
+    evaluate.add_argument("--pairs", choices=("10_folds", "dev_test", "dev_train"), default="10_folds")
+    evaluate.add_argument("--limit", type=int, default=None, help="use at most N pairs, balanced over folds")
+    evaluate.add_argument(
+        "--flip-tta", action="store_true", help="average each chip's and its mirror's embedding"
+    )
+    evaluate.add_argument(
+        "--dlib-landmarks",
+        action="store_true",
+        help="align with dlib's 5 points even when the detector has landmarks",
+    )
+    evaluate.add_argument("--no-cache", action="store_true", help="recompute every embedding")
+    evaluate.add_argument(
+        "--cache-dir", type=Path, default=None, help="default: $FACECORE_CACHE_DIR or ~/.cache/facecore"
+    )
+
+    embed = commands.add_parser("embed", help="detect and embed every face in images")
+    embed.add_argument("images", nargs="+", type=Path)
+    embed.add_argument("--detector", choices=DETECTOR_CHOICES, default="hog")
+    embed.add_argument("--embedder", choices=EMBEDDER_CHOICES, default="dlib-keras")
+    embed.add_argument("--flip-tta", action="store_true")
+    embed.add_argument("--json", action="store_true", help="JSON lines only (no readable notes on stderr)")
+    return parser
+
+
+def run_evaluate_lfw(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from facecore.cache import EmbeddingCache
+    from facecore.evaluation import evaluate_lfw
+
+    cache = None if args.no_cache else EmbeddingCache(args.cache_dir)
+    with tqdm(total=0, unit="img", desc=f"embedding LFW ({args.detector})", file=sys.stderr) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        evaluation = evaluate_lfw(
+            args.data_home,
+            detector=args.detector,
+            embedder=args.embedder,
+            metric=args.metric,
+            subset=args.pairs,
+            limit=args.limit,
+            flip_tta=args.flip_tta,
+            use_detector_landmarks=not args.dlib_landmarks,
+            cache=cache,
+            progress=progress,
+        )
+    summary = evaluation.summary()
+    print(
+        f"LFW {args.pairs}: {summary['pairs']} pairs, {summary['images']} images, protocol: "
+        f"{evaluation.config['protocol']}"
+    )
+    print(
+        f"pipeline: detector={args.detector} embedder={evaluation.config['embedder']} metric={args.metric} "
+        f"landmarks={evaluation.config['landmarks']}"
+    )
+    print(
+        f"accuracy {100 * summary['accuracy']:.2f}% +- {100 * summary['accuracy_std']:.2f}   "
+        f"AUC {summary['auc']:.4f}   EER {100 * summary['eer']:.2f}%   "
+        f"TAR@FAR=1e-3 {100 * summary['tar_at_far_1e-3']:.2f}%   threshold {summary['threshold']:.4f}"
+    )
+    print(
+        f"no face found in {summary['no_face']} of {summary['images']} images (centre box used); "
+        f"{summary['seconds']:.1f} s"
+    )
+    print(json.dumps(summary))
+    return 0
+
+
+def run_embed(args: argparse.Namespace) -> int:
+    from facecore.images import ImageError, read_bytes
+    from facecore.pipeline import FacePipeline
+
+    pipeline = FacePipeline(args.detector, args.embedder, flip_tta=args.flip_tta)
+    failures = 0
+    for path in args.images:
+        try:
+            found = pipeline.process_bytes(read_bytes(path))
+        except ImageError as error:
+            failures += 1
+            print(f"{path}: {error}", file=sys.stderr)
+            continue
+        if not args.json:
+            print(f"{path}: {len(found)} face(s)", file=sys.stderr)
+        for item in found:
+            record = {
+                "image": str(path),
+                "box": list(item.face.box),
+                "score": round(float(item.face.score), 6),
+                "embedding": [round(float(v), 7) for v in item.embedding],
+            }
+            print(json.dumps(record))
+    return 1 if failures else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "evaluate-lfw":
+        return run_evaluate_lfw(args)
+    return run_embed(args)

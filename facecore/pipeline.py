@@ -1,0 +1,174 @@
+"""The whole path in one place: image -> faces -> aligned chips -> embeddings (with caching).
+
+Pages, the CLI and the API call this module rather than chaining the steps themselves, so a
+face is always detected, aligned and embedded the same way everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from facecore.alignment import ALIGNMENT_VERSION, align_face
+from facecore.cache import CachedFaces, EmbeddingCache
+from facecore.detection import Detector, Face, get_detector
+from facecore.embedding import Embedder, get_embedder
+from facecore.images import decode_image, image_hash, read_bytes
+
+Progress = Callable[[int, int], None]
+
+# Where HOG puts the face in a median deep-funneled LFW image (250x250: x=67, y=80, w=109, h=108),
+# as fractions of the image. Used as the face box when a detector finds nothing in an evaluation
+# image, so every pair still gets a distance (as the LFW protocol requires); counted as no_face.
+CENTER_BOX_FRACTIONS = (0.268, 0.320, 0.436, 0.432)
+CENTER_BOX_FACE_NAME = "center-fallback"
+
+
+@dataclass(frozen=True)
+class EmbeddedFace:
+    """A face with its embedding; ``chip`` is the aligned 150x150 crop (None when read from cache)."""
+
+    face: Face
+    embedding: np.ndarray
+    chip: np.ndarray | None = None
+    alignment: str | None = None
+
+
+def center_box_face(shape: tuple[int, ...]) -> Face:
+    """The documented fallback face box for an image where no face was found."""
+    height, width = shape[:2]
+    fx, fy, fw, fh = CENTER_BOX_FRACTIONS
+    box = (round(fx * width), round(fy * height), round(fw * width), round(fh * height))
+    return Face(box=box, score=0.0, landmarks=None, detector=CENTER_BOX_FACE_NAME)
+
+
+def face_nearest_center(faces: Sequence[Face], shape: tuple[int, ...]) -> Face | None:
+    """The face whose centre is nearest the image centre (LFW centres the labelled person)."""
+    if not faces:
+        return None
+    cy, cx = shape[0] / 2.0, shape[1] / 2.0
+    return min(faces, key=lambda f: (f.center[0] - cx) ** 2 + (f.center[1] - cy) ** 2)
+
+
+class FacePipeline:
+    """Detector + aligner + embedder, with an optional on-disk cache of per-image results."""
+
+    def __init__(
+        self,
+        detector: str | Detector = "hog",
+        embedder: str | Embedder = "dlib-keras",
+        *,
+        flip_tta: bool = False,
+        use_detector_landmarks: bool = True,
+        cache: EmbeddingCache | None = None,
+        detector_options: dict[str, Any] | None = None,
+    ) -> None:
+        options = detector_options or {}
+        self.detector = get_detector(detector, **options) if isinstance(detector, str) else detector
+        self.embedder = get_embedder(embedder, flip_tta=flip_tta) if isinstance(embedder, str) else embedder
+        self.use_detector_landmarks = use_detector_landmarks
+        self.cache = cache
+        self._detector_key = f"{self.detector.name}{sorted(options.items()) if options else ''}"
+
+    # ------------------------------------------------------------------ single images
+
+    def embed_faces(self, image: np.ndarray, faces: Sequence[Face]) -> list[EmbeddedFace]:
+        """Align and embed the given faces of ``image`` in one batch."""
+        aligned = [
+            align_face(image, face, use_detector_landmarks=self.use_detector_landmarks) for face in faces
+        ]
+        if not aligned:
+            return []
+        vectors = self.embedder.embed(np.stack([a.chip for a in aligned]))
+        return [
+            EmbeddedFace(face=a.face, embedding=v, chip=a.chip, alignment=a.method)
+            for a, v in zip(aligned, vectors, strict=True)
+        ]
+
+    def process(self, image: np.ndarray) -> list[EmbeddedFace]:
+        """Every face in a decoded RGB image, largest first, with chips and embeddings."""
+        return self.embed_faces(image, self.detector.detect(image))
+
+    def process_bytes(self, data: bytes) -> list[EmbeddedFace]:
+        """Like :meth:`process` for encoded bytes, served from the cache when possible (no chips then)."""
+        key = self.cache_key(image_hash(data), "all")
+        if self.cache is not None and (hit := self.cache.get(key)) is not None:
+            return [EmbeddedFace(f, e) for f, e in zip(hit.faces, hit.embeddings, strict=True)]
+        found = self.process(decode_image(data))
+        if self.cache is not None:
+            self.cache.put(key, _to_cached(found, fallback=False, dim=self.embedder.dimension))
+        return found
+
+    # ------------------------------------------------------------------ datasets
+
+    def cache_key(self, content_hash: str, mode: str) -> str:
+        landmarks = "det-landmarks" if self.use_detector_landmarks else "dlib-landmarks"
+        return "|".join(
+            (content_hash, self._detector_key, ALIGNMENT_VERSION, landmarks, self.embedder.version, mode)
+        )
+
+    def embed_primary_faces(
+        self,
+        paths: Sequence[str | Path],
+        *,
+        chunk_size: int = 64,
+        progress: Progress | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """One embedding per image: the face nearest the centre, else the centre box.
+
+        Returns ``(embeddings (n, dim), no_face (n,) bool)``. Detection runs in batches (MTCNN
+        gains from it), embedding in batches of the embedder's size; cached images are not decoded.
+        """
+        n = len(paths)
+        embeddings = np.zeros((n, self.embedder.dimension), np.float32)
+        no_face = np.zeros(n, bool)
+        done = 0
+        for start in range(0, n, chunk_size):
+            chunk = list(range(start, min(start + chunk_size, n)))
+            contents = [read_bytes(paths[i]) for i in chunk]
+            keys = [self.cache_key(image_hash(data), "primary") for data in contents]
+            hits = self.cache.get_many(keys) if self.cache is not None else {}
+            missing = [j for j, key in enumerate(keys) if key not in hits]
+            fresh = self._primary_results([contents[j] for j in missing])
+            if self.cache is not None and fresh:
+                self.cache.put_many({keys[j]: result for j, result in zip(missing, fresh, strict=True)})
+            results = dict(hits)
+            results.update({keys[j]: result for j, result in zip(missing, fresh, strict=True)})
+            for j, i in enumerate(chunk):
+                result = results[keys[j]]
+                embeddings[i] = result.embeddings[0]
+                no_face[i] = result.fallback
+            done += len(chunk)
+            if progress is not None:
+                progress(done, n)
+        return embeddings, no_face
+
+    def _primary_results(self, contents: Sequence[bytes]) -> list[CachedFaces]:
+        if not contents:
+            return []
+        images = [decode_image(data) for data in contents]
+        detections = self.detector.detect_batch(images)
+        chosen: list[Face] = []
+        fallbacks: list[bool] = []
+        for image, faces in zip(images, detections, strict=True):
+            face = face_nearest_center(faces, image.shape)
+            fallbacks.append(face is None)
+            chosen.append(face if face is not None else center_box_face(image.shape))
+        chips = [
+            align_face(image, face, use_detector_landmarks=self.use_detector_landmarks).chip
+            for image, face in zip(images, chosen, strict=True)
+        ]
+        vectors = self.embedder.embed(np.stack(chips))
+        return [
+            CachedFaces(faces=(face,), embeddings=vector[None], fallback=fallback)
+            for face, vector, fallback in zip(chosen, vectors, fallbacks, strict=True)
+        ]
+
+
+def _to_cached(found: Sequence[EmbeddedFace], *, fallback: bool, dim: int) -> CachedFaces:
+    vectors = np.stack([f.embedding for f in found]) if found else np.zeros((0, dim), np.float32)
+    return CachedFaces(faces=tuple(f.face for f in found), embeddings=vectors, fallback=fallback)

@@ -1,0 +1,93 @@
+"""The whole path on real photos: same person closer than different people, caching, odd inputs."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from facecore.cache import EmbeddingCache
+from facecore.images import read_bytes
+from facecore.metrics import pairwise_distances, roc_auc
+from facecore.pipeline import CENTER_BOX_FACE_NAME, FacePipeline, center_box_face, face_nearest_center
+
+
+@pytest.fixture(scope="module")
+def hog_pipeline() -> FacePipeline:
+    return FacePipeline("hog")
+
+
+@pytest.fixture(scope="module")
+def small_set_embeddings(hog_pipeline, faces_small) -> tuple[np.ndarray, list[str]]:
+    vectors, labels = [], []
+    for person, photos in faces_small.items():
+        for photo in photos:
+            found = hog_pipeline.process_bytes(read_bytes(photo))
+            assert found, f"no face found in {photo}"
+            vectors.append(found[0].embedding)  # largest face
+            labels.append(person)
+    return np.stack(vectors), labels
+
+
+def test_same_person_is_closer_than_different_people(small_set_embeddings):
+    vectors, labels = small_set_embeddings
+    distances = pairwise_distances(vectors)
+    genuine, impostor = [], []
+    for i, j in itertools.combinations(range(len(labels)), 2):
+        (genuine if labels[i] == labels[j] else impostor).append(distances[i, j])
+    genuine, impostor = np.array(genuine), np.array(impostor)
+    assert len(genuine) >= 8 and len(impostor) >= 100
+    # Every genuine pair is closer than every impostor pair, and dlib's 0.6 rule holds on both sides.
+    assert genuine.max() < impostor.min()
+    assert genuine.max() < 0.6 < impostor.min()
+    same = np.r_[np.ones(len(genuine), bool), np.zeros(len(impostor), bool)]
+    assert roc_auc(np.r_[genuine, impostor], same) == 1.0
+
+
+def test_group_photo_gives_one_embedding_per_face(hog_pipeline, faces_group):
+    from facecore.images import load_image
+
+    image = load_image(faces_group[0])
+    found = hog_pipeline.process(image)
+    assert len(found) >= 2
+    for item in found:
+        assert item.chip.shape == (150, 150, 3)
+        assert item.embedding.shape == (128,)
+    # Different people in one photo are far apart.
+    assert pairwise_distances(np.stack([f.embedding for f in found]))[0, 1] > 0.6
+
+
+def test_image_without_a_face_gives_no_embeddings(hog_pipeline):
+    sky = np.zeros((300, 400, 3), np.uint8)
+    sky[:] = (110, 160, 230)
+    assert hog_pipeline.process(sky) == []
+
+
+def test_process_bytes_is_served_from_cache(tmp_path, faces_small):
+    cache = EmbeddingCache(tmp_path)
+    pipeline = FacePipeline("hog", cache=cache)
+    data = read_bytes(faces_small["biden"][0])
+    first = pipeline.process_bytes(data)
+    assert len(cache) == 1
+    second = pipeline.process_bytes(data)
+    assert second[0].chip is None  # came from the cache, not recomputed
+    assert second[0].face.box == first[0].face.box
+    np.testing.assert_allclose(second[0].embedding, first[0].embedding)
+
+
+def test_primary_face_falls_back_to_center_box(tmp_path, hog_pipeline):
+    from PIL import Image
+
+    blank = tmp_path / "blank.png"
+    Image.new("RGB", (250, 250), (128, 128, 128)).save(blank)
+    embeddings, no_face = hog_pipeline.embed_primary_faces([blank])
+    assert no_face.tolist() == [True]
+    assert embeddings.shape == (1, 128) and np.isfinite(embeddings).all()
+
+
+def test_center_box_and_nearest_face_helpers():
+    box = center_box_face((250, 250, 3))
+    assert box.detector == CENTER_BOX_FACE_NAME
+    assert box.box == (67, 80, 109, 108)
+    assert face_nearest_center([], (10, 10)) is None
