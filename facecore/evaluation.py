@@ -68,6 +68,56 @@ def fold_ids(pairs: list[Pair], n_folds: int = N_FOLDS) -> np.ndarray:
     return assigned
 
 
+@dataclass(frozen=True)
+class LfwEmbeddings:
+    """The chosen LFW pairs and the embeddings of both sides of each pair."""
+
+    pairs: list[Pair]
+    images: list[Path]
+    a: np.ndarray
+    b: np.ndarray
+    no_face_images: list[Path]
+    embedder: str
+
+
+def embed_lfw_pairs(
+    data_home: str | Path,
+    *,
+    detector: str = "hog",
+    embedder: str = "dlib-keras",
+    subset: str = "10_folds",
+    limit: int | None = None,
+    flip_tta: bool = False,
+    use_detector_landmarks: bool = True,
+    cache: EmbeddingCache | None = None,
+    progress: Progress | None = None,
+) -> LfwEmbeddings:
+    """Embed every image of the chosen LFW pairs once (through the cache when given)."""
+    pairs = select_pairs(read_lfw_pairs(data_home, subset), limit)
+    images = unique_images(pairs)
+    pipeline = FacePipeline(
+        detector, embedder, flip_tta=flip_tta, use_detector_landmarks=use_detector_landmarks, cache=cache
+    )
+    embeddings, no_face = pipeline.embed_primary_faces(images, progress=progress)
+    index = {path: i for i, path in enumerate(images)}
+    return LfwEmbeddings(
+        pairs=pairs,
+        images=images,
+        a=embeddings[[index[p.path_a] for p in pairs]],
+        b=embeddings[[index[p.path_b] for p in pairs]],
+        no_face_images=[p for p, missing in zip(images, no_face, strict=True) if missing],
+        embedder=pipeline.embedder.version,
+    )
+
+
+def score_lfw_pairs(embedded: LfwEmbeddings, metric: str = "euclidean") -> tuple[np.ndarray, np.ndarray, np.ndarray, KFoldResult]:
+    """``(distances, same, folds, k-fold result)`` of embedded pairs under one distance metric."""
+    distances = paired_distances(embedded.a, embedded.b, metric=metric)
+    same = np.array([p.same for p in embedded.pairs])
+    folds = fold_ids(embedded.pairs)
+    return distances, same, folds, kfold_verification(distances, same, folds=folds)
+
+
 def evaluate_lfw(
     data_home: str | Path,
     *,
@@ -86,38 +136,37 @@ def evaluate_lfw(
     Thresholds are always chosen on the training folds, never on the pairs they score.
     """
     started = time.perf_counter()
-    pairs = select_pairs(read_lfw_pairs(data_home, subset), limit)
-    images = unique_images(pairs)
-    pipeline = FacePipeline(
-        detector, embedder, flip_tta=flip_tta, use_detector_landmarks=use_detector_landmarks, cache=cache
+    embedded = embed_lfw_pairs(
+        data_home,
+        detector=detector,
+        embedder=embedder,
+        subset=subset,
+        limit=limit,
+        flip_tta=flip_tta,
+        use_detector_landmarks=use_detector_landmarks,
+        cache=cache,
+        progress=progress,
     )
-    embeddings, no_face = pipeline.embed_primary_faces(images, progress=progress)
-    index = {path: i for i, path in enumerate(images)}
-    a = embeddings[[index[p.path_a] for p in pairs]]
-    b = embeddings[[index[p.path_b] for p in pairs]]
-    distances = paired_distances(a, b, metric=metric)
-    same = np.array([p.same for p in pairs])
-    folds = fold_ids(pairs)
-    result = kfold_verification(distances, same, folds=folds)
+    distances, same, folds, result = score_lfw_pairs(embedded, metric)
     config = {
         "dataset": "LFW (deep-funneled)",
         "subset": subset,
         "protocol": f"{len(set(folds.tolist()))}-fold, threshold chosen on the other folds",
         "detector": detector,
-        "embedder": pipeline.embedder.version,
+        "embedder": embedded.embedder,
         "metric": metric,
         "flip_tta": flip_tta,
         "landmarks": "detector" if use_detector_landmarks else "dlib 5-point",
     }
     return LfwEvaluation(
         config=config,
-        pairs=pairs,
+        pairs=embedded.pairs,
         distances=distances,
         same=same,
         folds=folds,
         result=result,
-        images=len(images),
-        no_face=int(no_face.sum()),
+        images=len(embedded.images),
+        no_face=len(embedded.no_face_images),
         seconds=time.perf_counter() - started,
-        no_face_images=[p for p, missing in zip(images, no_face, strict=True) if missing],
+        no_face_images=embedded.no_face_images,
     )

@@ -1,0 +1,104 @@
+"""LFW 10-fold accuracy of each pipeline configuration, from the raw images, cold and warm.
+
+    python bench/lfw_benchmark.py --data-home ../shared/data/sklearn [--config hog ...] [--limit N]
+
+Each configuration is one ``evaluate_lfw`` run (the same code as ``python -m facecore
+evaluate-lfw``). The first run of a configuration embeds every image (cold); the second
+reads the on-disk cache (warm). Prints one line per configuration and a JSON list at the end.
+
+``--write-calibration`` then scores every detector x metric x flip-TTA from the cached
+embeddings and writes ``facecore/data/calibration.json`` (the app's default thresholds) and
+``facecore/data/lfw_distances.npz`` (LFW's genuine/impostor distances, for the app's charts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+from tqdm import tqdm
+
+from facecore.cache import EmbeddingCache
+from facecore.calibration import Calibration, write_calibrations, write_lfw_distances
+from facecore.evaluation import embed_lfw_pairs, evaluate_lfw, score_lfw_pairs
+from facecore.metrics import METRICS
+
+# name -> evaluate_lfw options
+CONFIGS = {
+    "hog": dict(detector="hog"),
+    "hog+flip+cosine": dict(detector="hog", flip_tta=True, metric="cosine"),
+    "mtcnn": dict(detector="mtcnn"),
+    "mtcnn+flip+cosine": dict(detector="mtcnn", flip_tta=True, metric="cosine"),
+    "mtcnn(dlib5)+flip+cosine": dict(detector="mtcnn", flip_tta=True, metric="cosine", use_detector_landmarks=False),
+    "haar": dict(detector="haar"),
+    "haar+flip+cosine": dict(detector="haar", flip_tta=True, metric="cosine"),
+}
+
+
+def run(name: str, options: dict, data_home: Path, cache: EmbeddingCache, limit: int | None) -> dict:
+    with tqdm(total=0, unit="img", desc=name, file=sys.stderr) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        cold = evaluate_lfw(data_home, cache=cache, limit=limit, progress=progress, **options)
+    warm = evaluate_lfw(data_home, cache=cache, limit=limit, **options)
+    assert warm.summary()["accuracy"] == cold.summary()["accuracy"]
+    return {"config": name, **cold.summary(), "warm_seconds": round(warm.seconds, 2)}
+
+
+def write_calibration(data_home: Path, cache: EmbeddingCache) -> None:
+    """Score every detector x flip x metric on pairs.txt and store thresholds and distances."""
+    entries, distances, same = [], {}, None
+    for detector in ("haar", "hog", "mtcnn"):
+        for flip in (False, True):
+            embedded = embed_lfw_pairs(data_home, detector=detector, flip_tta=flip, cache=cache)
+            for metric in METRICS:
+                d, same, _, result = score_lfw_pairs(embedded, metric)
+                distances[(detector, metric, flip)] = d
+                entries.append(
+                    Calibration(
+                        detector=detector, metric=metric, flip_tta=flip, threshold=result.threshold,
+                        accuracy=result.accuracy, accuracy_std=result.accuracy_std, auc=result.auc,
+                        eer=result.eer, embedder=embedded.embedder,
+                    )
+                )
+                print(f"calibrated {detector:5s} {metric:11s} flip={flip!s:5s} threshold {result.threshold:.4f} "
+                      f"accuracy {100 * result.accuracy:.2f}%", flush=True)
+    write_calibrations(entries)
+    write_lfw_distances(distances, same)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-home", type=Path, default=Path("../shared/data/sklearn"))
+    parser.add_argument("--config", action="append", choices=sorted(CONFIGS), help="default: all")
+    parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--cache-dir", type=Path, default=None, help="default: a fresh temporary folder (cold)")
+    parser.add_argument("--write-calibration", action="store_true", help="also write the app's calibration files")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as scratch:
+        cache = EmbeddingCache(args.cache_dir or scratch)
+        rows = []
+        for name in args.config or ([] if args.write_calibration and args.cache_dir else list(CONFIGS)):
+            row = run(name, CONFIGS[name], args.data_home, cache, args.limit)
+            rows.append(row)
+            print(
+                f"{name:28s} acc {100 * row['accuracy']:.2f}% +- {100 * row['accuracy_std']:.2f}  "
+                f"AUC {row['auc']:.4f}  EER {100 * row['eer']:.2f}%  TAR@1e-3 {100 * row['tar_at_far_1e-3']:.2f}%  "
+                f"no_face {row['no_face']}/{row['images']}  cold {row['seconds']:.0f} s  warm {row['warm_seconds']:.1f} s",
+                flush=True,
+            )
+        if rows:
+            print(json.dumps(rows))
+        if args.write_calibration:
+            write_calibration(args.data_home, cache)
+
+
+if __name__ == "__main__":
+    main()
