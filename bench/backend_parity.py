@@ -12,6 +12,7 @@ import argparse
 import json
 from pathlib import Path
 
+import _repo_path  # noqa: F401  (puts the repo root on sys.path)
 import numpy as np
 
 

@@ -15,6 +15,7 @@ import os
 import platform
 import time
 
+import _repo_path  # noqa: F401  (puts the repo root on sys.path)
 import numpy as np
 
 

@@ -19,6 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import _repo_path  # noqa: F401  (puts the repo root on sys.path)
 from tqdm import tqdm
 
 from facecore.cache import EmbeddingCache

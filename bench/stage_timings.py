@@ -15,6 +15,7 @@ import statistics
 import time
 from pathlib import Path
 
+import _repo_path  # noqa: F401  (puts the repo root on sys.path)
 import numpy as np
 from PIL import Image
 
