@@ -1,0 +1,467 @@
+"""The gallery on real faces: people, enrolment, 1:K identification, persistence, concurrency, export."""
+
+from __future__ import annotations
+
+import io
+import multiprocessing
+import threading
+import traceback
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from facecore.detection import Face
+from facecore.gallery import Gallery, GalleryError, Match, decide
+from facecore.images import decode_image, read_bytes
+from facecore.pipeline import EmbeddedFace, FacePipeline
+
+THRESHOLD = 0.6  # dlib's published euclidean operating point
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def tiny_jpeg(worker: int, i: int) -> bytes:
+    """A real 16x16 JPEG whose content (hence hash) is unique to ``(worker, i)``."""
+    pixels = np.zeros((16, 16, 3), np.uint8)
+    pixels[:8] = (40 + 4 * i, 60 + 45 * worker, 200 - 3 * i)  # worker < 4, i < 50
+    pixels[8:, : 1 + i % 16] = 255
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "JPEG", quality=95)
+    return buffer.getvalue()
+
+
+def plain_jpeg() -> bytes:
+    """A photo of nothing: a grey gradient with no face in it."""
+    pixels = np.tile(np.linspace(60, 200, 640, dtype=np.uint8)[None, :, None], (480, 1, 3))
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+def files_under(folder: Path) -> set[Path]:
+    return {p for p in folder.rglob("*") if p.is_file()}
+
+
+def _add_faces_worker(root: str, worker: int, person_id: int, vectors, chip, model, barrier, results) -> None:
+    """One process of the concurrency test: add faces (and search now and then) as fast as it can."""
+    try:
+        gallery = Gallery(root)
+        barrier.wait(timeout=120)  # start writing together, after the slow imports
+        for i, vector in enumerate(vectors):
+            face = EmbeddedFace(Face((worker, i, 100, 100), 1.0, None, "hog"), vector, chip)
+            gallery.add_face(person_id, tiny_jpeg(worker, i), face, model)
+            if i % 10 == 9:
+                gallery.search(vector, model_version=model)  # readers interleave with the other writer
+        results.put((worker, "ok"))
+    except BaseException as exc:  # report everything: the parent asserts on it
+        results.put((worker, f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
+
+
+# ----------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def pipeline() -> FacePipeline:
+    return FacePipeline("hog")
+
+
+@pytest.fixture(scope="module")
+def model(pipeline: FacePipeline) -> str:
+    return pipeline.embedder.version
+
+
+@pytest.fixture(scope="module")
+def embedded(pipeline: FacePipeline, faces_small: dict[str, list[Path]]):
+    """``embedded(person, n) -> (image bytes, EmbeddedFace)`` for faces_small/<person>/<n>.jpg, memoised."""
+    memo: dict[tuple[str, int], tuple[bytes, EmbeddedFace]] = {}
+
+    def get(person: str, n: int) -> tuple[bytes, EmbeddedFace]:
+        if (person, n) not in memo:
+            data = read_bytes(faces_small[person][n - 1])
+            found = pipeline.process(decode_image(data))
+            assert found, f"no face in {person}/{n}"
+            memo[person, n] = (data, found[0])
+        return memo[person, n]
+
+    return get
+
+
+@pytest.fixture(scope="module")
+def enrolled(tmp_path_factory, pipeline: FacePipeline, faces_small, model: str) -> Path:
+    """A gallery root with Barack Obama (photos 1-3) and Joe Biden (photo 1), enrolled the real way."""
+    root = tmp_path_factory.mktemp("enrolled")
+    with Gallery(root) as gallery:
+        obama = gallery.create_person("Barack Obama")
+        biden = gallery.create_person("Joe Biden")
+        for n in (1, 2, 3):
+            gallery.enrol(obama.id, read_bytes(faces_small["obama"][n - 1]), pipeline)
+        gallery.enrol(biden.id, read_bytes(faces_small["biden"][0]), pipeline)
+        assert gallery.index_size(model) == 4  # builds and saves the index
+    return root
+
+
+# ----------------------------------------------------------------------------- people
+
+
+def test_people_can_be_created_renamed_and_deleted(tmp_path: Path) -> None:
+    gallery = Gallery(tmp_path)
+    ada = gallery.create_person("  Ada Lovelace \t")
+    assert ada.name == "Ada Lovelace" and ada.face_count == 0
+    grace = gallery.create_person("Grace Hopper")
+    assert [p.name for p in gallery.people()] == ["Ada Lovelace", "Grace Hopper"]
+
+    renamed = gallery.rename_person(ada.id, "Augusta Ada King")
+    assert renamed.id == ada.id and renamed.name == "Augusta Ada King"
+    assert gallery.find_person("augusta ADA king ") == renamed
+    assert gallery.find_person("Ada Lovelace") is None
+
+    gallery.delete_person(grace.id)
+    assert [p.id for p in gallery.people()] == [ada.id]
+    with pytest.raises(GalleryError, match="no person with id"):
+        gallery.person(grace.id)
+    with pytest.raises(GalleryError, match="no person with id"):
+        gallery.rename_person(grace.id, "Someone")
+    with pytest.raises(GalleryError, match="no person with id"):
+        gallery.delete_person(grace.id)
+
+
+def test_the_default_root_comes_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FACECORE_GALLERY_DIR", str(tmp_path / "from-env"))
+    assert Gallery().root == (tmp_path / "from-env").resolve()
+    assert (tmp_path / "from-env" / "gallery.sqlite").is_file()
+    monkeypatch.delenv("FACECORE_GALLERY_DIR")
+    monkeypatch.chdir(tmp_path)
+    assert Gallery().root == (tmp_path / "gallery").resolve()
+
+
+def test_duplicate_names_are_rejected_whatever_their_case(tmp_path: Path) -> None:
+    gallery = Gallery(tmp_path)
+    obama = gallery.create_person("Barack Obama")
+    elise = gallery.create_person("Élise Martin")
+    before = (gallery.people(), gallery.revision())
+
+    for name in ("barack obama", "  BARACK OBAMA  "):
+        with pytest.raises(GalleryError, match=r"^A person named 'Barack Obama' already exists\.$"):
+            gallery.create_person(name)
+    with pytest.raises(GalleryError, match="already exists"):
+        gallery.create_person("élise martin")  # beyond ASCII, which SQLite's NOCASE alone would miss
+    with pytest.raises(GalleryError, match="already exists"):
+        gallery.rename_person(elise.id, "BARACK obama")
+    assert (gallery.people(), gallery.revision()) == before
+
+    assert gallery.rename_person(obama.id, "barack obama").name == "barack obama"  # own name, new case
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("", "empty"),
+        ("   \t ", "empty"),
+        ("Bad\x00Name", "control characters"),
+        ("two\nlines", "control characters"),
+        ("x" * 101, "at most 100"),
+    ],
+)
+def test_bad_names_are_rejected(tmp_path: Path, name: str, reason: str) -> None:
+    gallery = Gallery(tmp_path)
+    with pytest.raises(GalleryError, match=reason):
+        gallery.create_person(name)
+    assert gallery.people() == [] and gallery.revision() == 0
+    assert gallery.create_person("x" * 100).name == "x" * 100
+
+
+def test_names_that_look_like_paths_never_reach_the_filesystem(tmp_path: Path, embedded, model: str) -> None:
+    root = tmp_path / "deep" / "gallery"
+    gallery = Gallery(root)
+    data, face = embedded("kit_harington", 2)
+    for name in ("../../etc", "a/b", "..", "/tmp/x"):
+        person = gallery.create_person(name)
+        assert person.name == name
+        gallery.add_face(person.id, data, face, model)
+    assert files_under(tmp_path) == files_under(root)
+    assert {p.parent for p in files_under(root)} <= {root, root / "faces", root / "chips", root / "index"}
+    assert not any(
+        part in {"etc", "a", "b", "x"} for p in files_under(root) for part in p.relative_to(root).parts
+    )
+
+
+# ----------------------------------------------------------------------------- identification
+
+
+def test_enrolled_people_are_identified(enrolled: Path, embedded, model: str) -> None:
+    gallery = Gallery(enrolled)
+    for person, n, expected in (("obama", 4, "Barack Obama"), ("biden", 2, "Joe Biden")):
+        result = gallery.identify(embedded(person, n)[1].embedding, threshold=THRESHOLD, model_version=model)
+        assert result.name == expected
+        assert result.distance is not None and result.distance < THRESHOLD
+        assert result.best == result.matches[0] and result.best.person_name == expected
+        assert result.vote_winner == expected
+        distances = [m.distance for m in result.matches]
+        assert len(result.matches) == 4 and distances == sorted(distances)  # k=5 > 4 faces: all of them
+
+
+def test_search_distances_are_euclidean(enrolled: Path, embedded, model: str) -> None:
+    gallery = Gallery(enrolled)
+    probe = embedded("obama", 4)[1].embedding
+    face_ids, _, vectors = gallery.embeddings(model)
+    expected = dict(zip(face_ids.tolist(), np.linalg.norm(vectors - probe, axis=1), strict=True))
+    for match in gallery.search(probe, k=3, model_version=model):
+        assert match.distance == pytest.approx(expected[match.face_id], abs=1e-4)
+
+
+def test_a_stranger_is_unknown(enrolled: Path, embedded, model: str) -> None:
+    result = Gallery(enrolled).identify(
+        embedded("angelina_jolie", 1)[1].embedding, threshold=THRESHOLD, k=3, model_version=model
+    )
+    assert result.name == "unknown"
+    assert result.best is not None and result.distance is not None and result.distance > THRESHOLD
+    assert result.votes == {} and result.vote_winner is None
+    assert len(result.matches) == 3
+
+
+def test_an_empty_gallery_knows_nobody(tmp_path: Path, embedded, model: str) -> None:
+    result = Gallery(tmp_path).identify(
+        embedded("obama", 4)[1].embedding, threshold=THRESHOLD, model_version=model
+    )
+    assert (result.name, result.best, result.distance, result.matches, result.vote_winner) == (
+        "unknown",
+        None,
+        None,
+        [],
+        None,
+    )
+
+
+def test_faces_of_another_model_version_are_never_compared(tmp_path: Path, embedded, model: str) -> None:
+    gallery = Gallery(tmp_path)
+    person = gallery.create_person("Barack Obama")
+    data, face = embedded("obama", 4)
+    gallery.add_face(person.id, data, face, "some-other-model")
+    assert gallery.search(face.embedding, model_version=model) == []
+    assert [m.person_name for m in gallery.search(face.embedding, model_version="some-other-model")] == [
+        "Barack Obama"
+    ]
+
+
+def test_knn_vote_counts_only_faces_within_threshold() -> None:
+    matches = [
+        Match(1, 1, "A", 0.30),
+        Match(2, 2, "B", 0.40),
+        Match(3, 2, "B", 0.50),
+        Match(4, 1, "A", 0.55),
+        Match(5, 3, "C", 0.90),
+    ]
+    result = decide(matches, threshold=0.6)
+    assert result.name == "A" and result.votes == {"A": 2, "B": 2}
+    assert result.vote_winner == "A"  # a tie goes to the person with the nearest face
+    assert decide(matches, threshold=0.2).name == "unknown"
+
+
+# ----------------------------------------------------------------------------- enrolment
+
+
+def test_a_photo_without_a_face_is_rejected_and_nothing_is_stored(tmp_path: Path, pipeline) -> None:
+    gallery = Gallery(tmp_path)
+    person = gallery.create_person("Nobody")
+    revision = gallery.revision()
+    with pytest.raises(GalleryError, match=r"^No face found in this image\.$"):
+        gallery.enrol(person.id, plain_jpeg(), pipeline)
+    with pytest.raises(GalleryError, match="not an image"):
+        gallery.enrol(person.id, b"this is not an image", pipeline)
+    assert gallery.faces() == [] and gallery.revision() == revision
+    assert not files_under(tmp_path / "faces") and not files_under(tmp_path / "chips")
+
+
+def test_the_same_face_is_not_enrolled_twice(tmp_path: Path, embedded, model: str) -> None:
+    gallery = Gallery(tmp_path)
+    person = gallery.create_person("Joe Biden")
+    data, face = embedded("biden", 2)
+    first = gallery.add_face(person.id, data, face, model)
+    with pytest.raises(GalleryError, match=f"already in the gallery for Joe Biden \\(face #{first.id}\\)"):
+        gallery.add_face(person.id, data, face, model)
+    assert [f.id for f in gallery.faces()] == [first.id]
+
+
+def test_unknown_ids_are_reported(tmp_path: Path, embedded, model: str) -> None:
+    gallery = Gallery(tmp_path)
+    data, face = embedded("biden", 2)
+    with pytest.raises(GalleryError, match="no person with id 42"):
+        gallery.add_face(42, data, face, model)
+    with pytest.raises(GalleryError, match="no face with id 7"):
+        gallery.delete_face(7)
+    with pytest.raises(GalleryError, match="no person with id 3"):
+        gallery.faces(3)
+    assert not files_under(tmp_path / "faces")  # nothing written for nobody
+
+
+# ----------------------------------------------------------------------------- persistence
+
+
+def test_a_reopened_gallery_has_the_same_people_and_still_identifies(
+    enrolled: Path, embedded, model: str
+) -> None:
+    (index_file,) = (enrolled / "index").glob("*.npz")
+    saved = index_file.stat().st_mtime_ns
+    with Gallery(enrolled) as first:
+        people, faces = first.people(), first.faces()
+    assert [(p.name, p.face_count) for p in people] == [("Barack Obama", 3), ("Joe Biden", 1)]
+    assert all(f.chip_path.is_file() and f.chip_path.is_relative_to(enrolled) for f in faces)
+
+    reopened = Gallery(enrolled)
+    assert (reopened.people(), reopened.faces()) == (people, faces)
+    probe = embedded("obama", 4)[1].embedding
+    assert reopened.identify(probe, threshold=THRESHOLD, model_version=model).name == "Barack Obama"
+    assert index_file.stat().st_mtime_ns == saved  # loaded from disk (revision matched), not rebuilt
+
+    index_file.unlink()
+    assert Gallery(enrolled).identify(probe, threshold=THRESHOLD, model_version=model).name == "Barack Obama"
+    assert index_file.is_file()  # rebuilt from the database and saved again
+
+    index_file.write_bytes(b"not a faiss index")
+    assert Gallery(enrolled).identify(probe, threshold=THRESHOLD, model_version=model).name == "Barack Obama"
+    assert Gallery(enrolled).index_size(model) == 4
+
+
+def test_an_index_follows_writes_made_through_another_gallery(tmp_path: Path, embedded, model: str) -> None:
+    reader, writer = Gallery(tmp_path), Gallery(tmp_path)  # as two processes would
+    probe = embedded("obama", 4)[1].embedding
+    assert reader.search(probe, model_version=model) == []
+
+    obama = writer.create_person("Barack Obama")
+    face = writer.add_face(obama.id, *embedded("obama", 1), model)
+    assert [m.face_id for m in reader.search(probe, model_version=model)] == [face.id]
+
+    writer.rename_person(obama.id, "President Obama")
+    assert reader.identify(probe, threshold=THRESHOLD, model_version=model).name == "President Obama"
+
+    writer.delete_face(face.id)
+    assert reader.search(probe, model_version=model) == []
+
+
+# ----------------------------------------------------------------------------- concurrency
+
+
+def test_two_processes_adding_faces_at_once_lose_nothing(tmp_path: Path, embedded, model: str) -> None:
+    gallery = Gallery(tmp_path)
+    person = gallery.create_person("Crowd")
+    assert gallery.index_size(model) == 0  # this instance's index must catch up with the others' writes
+    _, face = embedded("obama", 4)
+    rng = np.random.default_rng(0)
+    vectors = [face.embedding + rng.normal(0, 0.01, (50, 128)).astype(np.float32) for _ in range(2)]
+    assert len({tiny_jpeg(w, i) for w in range(2) for i in range(50)}) == 100
+
+    context = multiprocessing.get_context("spawn")
+    barrier, results = context.Barrier(2), context.Queue()
+    workers = [
+        context.Process(
+            target=_add_faces_worker,
+            args=(str(tmp_path), w, person.id, vectors[w], face.chip, model, barrier, results),
+        )
+        for w in range(2)
+    ]
+    for worker in workers:
+        worker.start()
+    outcomes = dict(results.get(timeout=180) for _ in workers)
+    for worker in workers:
+        worker.join(timeout=30)
+    assert outcomes == {0: "ok", 1: "ok"}
+
+    assert len(gallery.faces(person.id)) == 100
+    assert gallery.person(person.id).face_count == 100
+    assert gallery.index_size(model) == 100
+    assert Gallery(tmp_path).index_size(model) == 100
+    assert len(files_under(tmp_path / "faces")) == 100
+
+
+def test_threads_sharing_one_gallery(tmp_path: Path, embedded, model: str) -> None:
+    gallery = Gallery(tmp_path)  # as Streamlit sessions share one cached instance
+    person = gallery.create_person("Threads")
+    _, face = embedded("obama", 4)
+    errors: list[BaseException] = []
+
+    def work(worker: int) -> None:
+        try:
+            for i in range(10):
+                vector = face.embedding + np.float32(0.001 * (10 * worker + i))
+                added = EmbeddedFace(Face((worker, i, 50, 50), 1.0, None, "hog"), vector, face.chip)
+                gallery.add_face(person.id, tiny_jpeg(worker, i), added, model)
+                gallery.identify(vector, threshold=THRESHOLD, model_version=model)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(gallery.faces()) == 40 and gallery.index_size(model) == 40
+
+
+# ----------------------------------------------------------------------------- deletion and repair
+
+
+def test_deleting_a_person_removes_their_faces_and_unshared_files(
+    tmp_path: Path, embedded, model: str
+) -> None:
+    gallery = Gallery(tmp_path)
+    kit, fan = gallery.create_person("Kit Harington"), gallery.create_person("Fan")
+    shared = embedded("kit_harington", 1)
+    own = embedded("kit_harington", 2)
+    kept = gallery.add_face(fan.id, *shared, model)  # the same photo, enrolled for someone else too
+    gallery.add_face(kit.id, *shared, model)
+    only_kit = gallery.add_face(kit.id, *own, model)
+    probe = own[1].embedding
+    assert gallery.search(probe, k=1, model_version=model)[0].face_id == only_kit.id
+
+    gallery.delete_person(kit.id)
+    assert [f.id for f in gallery.faces()] == [kept.id]
+    assert {m.face_id for m in gallery.search(probe, model_version=model)} == {kept.id}
+    assert kept.chip_path.is_file() and not only_kit.chip_path.exists()
+    assert {p.stem for p in files_under(tmp_path / "faces")} == {kept.image_sha256}
+
+    gallery.delete_face(kept.id)
+    assert not files_under(tmp_path / "faces") and not files_under(tmp_path / "chips")
+
+
+def test_repair_drops_faces_without_images_and_files_without_faces(
+    tmp_path: Path, embedded, model: str
+) -> None:
+    gallery = Gallery(tmp_path)
+    person = gallery.create_person("Rose Leslie")
+    lost = gallery.add_face(person.id, *embedded("rose_leslie", 1), model)
+    kept = gallery.add_face(person.id, *embedded("rose_leslie", 2), model)
+    (tmp_path / "faces" / f"{lost.image_sha256}.jpg").unlink()
+    (tmp_path / "chips" / ("0" * 64 + ".png")).write_bytes(b"orphan")
+
+    report = gallery.repair()
+    assert (report.faces_removed, report.files_removed, report.chips_missing) == (1, 2, 0)
+    assert [f.id for f in gallery.faces()] == [kept.id]
+    assert gallery.index_size(model) == 1
+    assert Gallery(tmp_path).index_size(model) == 1
+
+
+# ----------------------------------------------------------------------------- export
+
+
+def test_export_csv_and_npz(enrolled: Path, model: str) -> None:
+    gallery = Gallery(enrolled)
+    face_ids, _, vectors = gallery.embeddings(model)
+
+    table = gallery.export_embeddings()
+    assert list(table.columns) == ["face_id", "person", "model_version", *(f"e{i}" for i in range(128))]
+    assert table["person"].tolist() == ["Barack Obama"] * 3 + ["Joe Biden"]
+    again = pd.read_csv(io.StringIO(table.to_csv(index=False)))
+    assert again["face_id"].tolist() == face_ids.tolist()
+    np.testing.assert_allclose(again[[f"e{i}" for i in range(128)]].to_numpy(), vectors, atol=1e-6)
+    assert gallery.export_embeddings("no-such-model").shape == (0, 131)
+
+    with np.load(io.BytesIO(gallery.export_npz_bytes()), allow_pickle=False) as saved:
+        np.testing.assert_array_equal(saved["embeddings"], vectors)
+        np.testing.assert_array_equal(saved["face_ids"], face_ids)
+        assert saved["labels"].tolist() == ["Barack Obama"] * 3 + ["Joe Biden"]
+        assert set(saved["model_versions"].tolist()) == {model}
