@@ -1,13 +1,29 @@
-"""Face Verification Lab: entry point (the full dashboard is built on facecore in later work)."""
+"""Face Verification Lab: the Streamlit entry point (``streamlit run app.py``).
+
+Pages are thin: widgets and layout calling ``facecore``. Add a page by adding its file to
+``app_pages/`` and one ``st.Page`` to ``PAGES``; the sidebar settings (detector, metric, flip TTA,
+threshold) are shared by all of them.
+
+The folder is deliberately not called ``pages/``: Streamlit treats a ``pages/`` folder beside the
+entry point as an old-style (v1) multipage app, which runs a page file without this script (no
+sidebar, no page config) on a server's first run, and on every run after the first under AppTest.
+"""
 
 import streamlit as st
 
-import facecore
+from ui.common import settings_sidebar
 
 st.set_page_config(page_title="Face Verification Lab", page_icon=":material/face:", layout="wide")
-st.title("Face Verification Lab")
-st.caption(f"facecore {facecore.__version__}")
-st.write(
-    "See how face verification works: detect, align, embed and compare faces, "
-    "and tune the decision threshold on the LFW benchmark."
-)
+
+PAGES = {
+    "Lab": [
+        st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
+        st.Page("app_pages/verify.py", title="Verify", icon=":material/compare:"),
+        st.Page("app_pages/gallery.py", title="Gallery", icon=":material/photo_library:"),
+        st.Page("app_pages/identify.py", title="Identify", icon=":material/person_search:"),
+    ],
+}
+
+page = st.navigation(PAGES)
+settings_sidebar()
+page.run()

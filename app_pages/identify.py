@@ -1,0 +1,120 @@
+"""Identify (1:K): every face in a photo searched against the gallery."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from ui.common import (
+    current_settings,
+    decode_or_error,
+    draw_faces,
+    find_faces,
+    gallery_root,
+    identification_threshold,
+    image_input,
+    load_gallery,
+    load_pipeline,
+)
+
+settings = current_settings()
+st.title("Identify: who is in this photo?")
+
+try:
+    gallery = load_gallery()
+    stored = gallery.faces()
+except Exception as exc:  # a broken or unwritable gallery folder must not show a traceback
+    st.error(f"The gallery at {gallery_root()} cannot be opened: {exc}")
+    st.stop()
+
+if not stored:
+    st.info("The gallery is empty, so there is nobody to recognise yet. Add people and their photos first.")
+    st.page_link("app_pages/gallery.py", label="Open the Gallery", icon=":material/photo_library:")
+    st.stop()
+
+pipeline = load_pipeline(settings.detector, settings.flip_tta)
+model_version = pipeline.embedder.version
+usable = [f for f in stored if f.model_version == model_version]
+if not usable:
+    versions = ", ".join(sorted({f.model_version for f in stored}))
+    st.warning(
+        f"The gallery's faces were embedded as {versions}, but the current settings embed as "
+        f"{model_version} (flip TTA changes this). Switch flip TTA in the sidebar, or enrol the photos again."
+    )
+    st.stop()
+
+threshold, note = identification_threshold(settings)
+people = {f.person_id for f in usable}
+st.caption(
+    f"{len(usable)} faces of {len(people)} people in the gallery. A face is a known person when its nearest "
+    f"gallery face is within L2 distance {threshold:.3f}; the k nearest faces also vote."
+)
+if note:
+    st.caption(note)
+k = st.slider("Nearest gallery faces to show and vote with (k)", 1, 15, 5, key="identify_k")
+
+item = image_input("Probe photo from", "identify_probe")
+if item is None:
+    st.stop()
+data, name = item
+image = decode_or_error(data, name)
+if image is None:
+    st.stop()
+faces = find_faces(image, data, settings)
+if faces is None:
+    st.stop()
+if not faces:
+    st.image(draw_faces(image, []), caption=name, width="stretch")
+    st.warning(
+        f"No face found in {name} with the {settings.detector} detector. Try a photo where the face is "
+        "larger, frontal and well lit, or another detector in the sidebar."
+    )
+    st.stop()
+
+try:
+    results = [
+        gallery.identify(f.embedding, threshold=threshold, k=k, model_version=model_version) for f in faces
+    ]
+except Exception as exc:
+    st.error(f"The gallery search failed: {exc}")
+    st.stop()
+
+chips = {f.id: f for f in usable}
+labels = [f"{i + 1}: {r.name}" for i, r in enumerate(results)]
+st.image(draw_faces(image, faces, labels=labels), caption=f"{name}: {len(faces)} face(s)", width="stretch")
+
+for i, (face, result) in enumerate(zip(faces, results, strict=True)):
+    with st.container(border=True):
+        left, right = st.columns([1, 5])
+        left.image(face.chip, caption=f"Face {i + 1}", width=120)
+        with right:
+            if result.name != "unknown":
+                st.success(
+                    f"Face {i + 1}: **{result.name}** (L2 distance {result.distance:.3f} <= {threshold:.3f})"
+                )
+            elif result.best is not None:
+                st.warning(
+                    f"Face {i + 1}: **unknown**. The nearest gallery face is {result.best.person_name} at L2 "
+                    f"distance {result.distance:.3f}, above the threshold {threshold:.3f}."
+                )
+            else:
+                st.warning(f"Face {i + 1}: **unknown** (no gallery face to compare with).")
+            if result.votes:
+                tally = ", ".join(f"{who}: {n}" for who, n in result.votes.items())
+                st.write(
+                    f"KNN vote (nearest {len(result.matches)} gallery faces, those within the threshold vote): "
+                    f"{tally}. Winner: **{result.vote_winner}**."
+                )
+            elif result.matches:
+                st.write(
+                    f"KNN vote: none of the nearest {len(result.matches)} gallery faces is within the threshold."
+                )
+            if result.matches:
+                columns = st.columns(min(len(result.matches), 8))
+                for j, match in enumerate(result.matches):
+                    with columns[j % len(columns)]:
+                        stored_face = chips.get(match.face_id)
+                        caption = f"{match.person_name}: {match.distance:.3f}"
+                        if stored_face is not None and stored_face.chip_path.is_file():
+                            st.image(str(stored_face.chip_path), width=100, caption=caption)
+                        else:
+                            st.caption(caption)

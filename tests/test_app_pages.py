@@ -1,0 +1,289 @@
+"""The dashboard driven end to end with Streamlit's AppTest: real models, real photos, a temp gallery.
+
+AppTest (streamlit 1.67) drives ``st.file_uploader`` and ``st.camera_input`` directly
+(``set_value((name, bytes, mime))``), so uploads here go through the same widgets a person uses.
+One difference from a browser: the browser refuses files whose extension is not in the uploader's
+``type`` list before they reach the server, while AppTest sends them and Streamlit raises; so the
+"bad file" tests use an image extension on bytes that are not an image (a renamed or corrupt file),
+which is what can really reach a page.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import sqlite3
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+APP = Path(__file__).resolve().parents[1] / "app.py"
+TIMEOUT = 300  # the first run in a process imports TensorFlow and loads the models
+
+
+@pytest.fixture
+def gallery_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "gallery"
+    monkeypatch.setenv("FACECORE_GALLERY_DIR", str(root))
+    return root
+
+
+@pytest.fixture
+def app(shared_data: Path, gallery_dir: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    monkeypatch.setenv("FACECORE_SHARED_DATA", str(shared_data))  # the example photos
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def go(at: AppTest, page: str) -> AppTest:
+    at.switch_page(f"app_pages/{page}.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def jpeg(path: Path) -> tuple[str, bytes, str]:
+    return (path.name, path.read_bytes(), "image/jpeg")
+
+
+def values(elements) -> list[str]:
+    return [e.value for e in elements]
+
+
+def joined(elements) -> str:
+    return "\n".join(values(elements))
+
+
+# ----------------------------------------------------------------------------- shell and settings
+
+
+def test_no_pages_folder_beside_the_entry_point() -> None:
+    # A pages/ folder switches Streamlit to v1 multipage mode, which skips app.py (see its docstring).
+    assert not (APP.parent / "pages").exists(), "put page scripts in app_pages/ and list them in app.py"
+
+
+def test_home_renders_links_and_settings(app: AppTest) -> None:
+    assert "Face Verification Lab" in values(app.title)
+    assert len(app.page_link) == 3
+    assert values(app.metric)[:3] == ["hog", "euclidean", "off"]
+    assert [s.label for s in app.sidebar.selectbox] == ["Face detector", "Distance metric"]
+    assert "Default:" in joined(app.sidebar.caption)
+
+
+def test_threshold_follows_the_configuration_unless_set(app: AppTest) -> None:
+    from ui.common import default_threshold
+
+    threshold = app.slider(key="threshold")
+    assert threshold.value == pytest.approx(default_threshold("hog", "euclidean", False)[0])
+
+    app.selectbox(key="metric").set_value("cosine").run()
+    assert app.slider(key="threshold").value == pytest.approx(default_threshold("hog", "cosine", False)[0])
+    assert app.button(key="reset_threshold").disabled
+
+    app.slider(key="threshold").set_value(0.05).run()
+    assert "Your threshold" in joined(app.sidebar.caption)
+    app.selectbox(key="detector").set_value("haar").run()  # a chosen value survives a detector change
+    assert app.slider(key="threshold").value == pytest.approx(0.05)
+
+    app.button(key="reset_threshold").click().run()
+    assert app.slider(key="threshold").value == pytest.approx(default_threshold("haar", "cosine", False)[0])
+    assert not app.exception
+
+
+def test_draw_faces_marks_every_face_on_a_small_copy() -> None:
+    from facecore.detection import Face
+    from ui.common import draw_faces
+
+    image = np.zeros((3000, 2000, 3), np.uint8)
+    faces = [
+        Face(
+            (100, 100, 800, 800),
+            1.0,
+            np.array([[300, 400], [600, 400], [450, 550], [350, 700], [550, 700]], np.float32),
+            "x",
+        ),
+        Face((1200, 1500, 400, 400), 0.5, None, "x"),
+    ]
+    out = draw_faces(image, faces, selected=0, max_side=1000)
+    assert out.shape == (1000, 667, 3) and out.any()
+    assert not image.any()  # the input is not drawn on
+
+
+# ----------------------------------------------------------------------------- verify
+
+
+def test_verify_two_photos_of_the_same_person(app: AppTest, faces_small) -> None:
+    go(app, "verify")
+    # A through the example-photo picker, B through the uploader.
+    app.radio(key="verify_a_source").set_value("Example photo").run()
+    app.selectbox(key="verify_a_example").set_value("obama/1.jpg")
+    app.file_uploader(key="verify_b_upload").set_value(jpeg(faces_small["obama"][1]))
+    app.run()
+    assert not app.exception
+    assert "Same person" in joined(app.success)
+    assert not app.error
+    assert len(app.image) >= 3  # both annotated photos and the chips
+
+
+def test_verify_two_different_people(app: AppTest, faces_small) -> None:
+    go(app, "verify")
+    app.file_uploader(key="verify_a_upload").set_value(jpeg(faces_small["obama"][0]))
+    app.file_uploader(key="verify_b_upload").set_value(jpeg(faces_small["biden"][0]))
+    app.run()
+    assert not app.exception
+    assert "Different people" in joined(app.error)
+    assert not app.success
+
+
+def test_verify_group_photo_offers_a_face_picker(app: AppTest, faces_small, faces_group) -> None:
+    group = next(p for p in faces_group if p.name == "obama_and_biden.jpg")
+    go(app, "verify")
+    app.file_uploader(key="verify_a_upload").set_value(jpeg(faces_small["biden"][0]))
+    app.file_uploader(key="verify_b_upload").set_value(jpeg(group))
+    app.run()
+    picker = app.selectbox(key="verify_b_face")
+    assert len(picker.options) >= 2
+    decisions = set()
+    for index in range(len(picker.options)):
+        app.selectbox(key="verify_b_face").set_value(index).run()
+        assert not app.exception
+        decisions.add("Same person" in joined(app.success))
+    assert decisions == {True, False}  # Biden is one of the faces, and not the only one
+
+
+def test_verify_rejects_bad_files_with_a_message(app: AppTest) -> None:
+    go(app, "verify")
+    app.file_uploader(key="verify_a_upload").set_value(
+        ("holiday.jpg", b"this is not a picture", "image/jpeg")
+    )
+    app.file_uploader(key="verify_b_upload").set_value(("empty.png", b"", "image/png"))
+    app.run()
+    assert not app.exception
+    errors = joined(app.error)
+    assert "holiday.jpg: This file is not an image we can read" in errors
+    assert "empty.png: The file is empty." in errors
+
+
+def test_verify_places_the_pair_on_the_lfw_chart(app: AppTest, faces_small, monkeypatch) -> None:
+    # Synthetic LFW distances, so the chart is tested whether or not the real file exists yet.
+    import facecore.calibration
+
+    rng = np.random.default_rng(0)
+    same = np.repeat([True, False], 300)
+    distances = np.where(same, rng.normal(0.4, 0.08, 600), rng.normal(0.85, 0.1, 600))
+    monkeypatch.setattr(facecore.calibration, "lfw_distances", lambda *args, **kwargs: (distances, same))
+    go(app, "verify")
+    app.file_uploader(key="verify_a_upload").set_value(jpeg(faces_small["obama"][0]))
+    app.file_uploader(key="verify_b_upload").set_value(jpeg(faces_small["obama"][2]))
+    app.run()
+    assert not app.exception
+    specs = [chart.proto.spec for chart in app.get("plotly_chart")]
+    assert any("same person (LFW)" in spec and "this pair" in spec for spec in specs)
+    assert "At this threshold on LFW's 600 pairs" in joined(app.caption)
+
+
+# ----------------------------------------------------------------------------- gallery and identify
+
+
+def _rows_with(db: Path, needle: str) -> int:
+    """Rows of any table in the sqlite file holding ``needle`` in some column."""
+    with sqlite3.connect(db) as con:
+        tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        return sum(
+            needle in [str(v) for v in row]
+            for table in tables
+            for row in con.execute(f'SELECT * FROM "{table}"')
+        )
+
+
+def test_identify_with_an_empty_gallery_points_to_the_gallery(app: AppTest) -> None:
+    go(app, "identify")
+    assert "gallery is empty" in joined(app.info)
+    assert [link.label for link in app.page_link] == ["Open the Gallery"]
+
+
+def test_gallery_create_enrol_list_then_identify(app: AppTest, faces_small, gallery_dir: Path) -> None:
+    go(app, "gallery")
+    app.text_input(key="new_person_name").input("Barack Obama")
+    app.button(key="create_person").click().run()
+    assert "Created Barack Obama" in joined(app.success)
+
+    app.text_input(key="new_person_name").input("  ")  # a nameless person is refused with a message
+    app.button(key="create_person").click().run()
+    assert not app.exception and app.error
+
+    photo = faces_small["obama"][0]
+    app.file_uploader(key="enrol_0_upload").set_value(
+        [jpeg(photo), ("broken.jpg", b"\xff\xd8\xff\xe0 truncated", "image/jpeg")]
+    )
+    app.run()
+    app.button(key="enrol_go").click().run()
+    assert not app.exception
+    assert f"{photo.name}: enrolled" in joined(app.success)
+    assert "broken.jpg" in joined(app.error)  # reported and skipped
+
+    listed = app.dataframe[0].value
+    assert listed[["name", "faces"]].values.tolist() == [["Barack Obama", 1]]
+    databases = [p for p in gallery_dir.rglob("*") if p.suffix in {".db", ".sqlite", ".sqlite3"}]
+    assert databases, f"no sqlite file under {gallery_dir}"
+    sha = hashlib.sha256(photo.read_bytes()).hexdigest()
+    assert any(_rows_with(db, "Barack Obama") for db in databases)
+    assert any(_rows_with(db, sha) for db in databases)
+
+    go(app, "identify")
+    app.file_uploader(key="identify_probe_upload").set_value(jpeg(faces_small["obama"][1]))
+    app.run()
+    assert not app.exception
+    assert "Barack Obama" in joined(app.success)
+
+    app.file_uploader(key="identify_probe_upload").set_value(jpeg(faces_small["biden"][0]))
+    app.run()
+    assert "unknown" in joined(app.warning)
+
+    # Voters mode against the stored faces of the gallery person.
+    go(app, "verify")
+    app.toggle(key="verify_voters").set_value(True).run()
+    app.file_uploader(key="voters_probe_upload").set_value(jpeg(faces_small["obama"][2]))
+    app.radio(key="voters_ref_source").set_value("Gallery person")
+    app.run()
+    assert not app.exception
+    assert "Same person" in joined(app.success)
+    assert app.dataframe[0].value["vote"].tolist() == ["accept"]
+
+
+def test_gallery_imports_a_zip_of_person_folders(app: AppTest, faces_small) -> None:
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("people/kit_harington/1.jpg", faces_small["kit_harington"][0].read_bytes())
+        zf.writestr("people/rose_leslie/1.jpg", faces_small["rose_leslie"][0].read_bytes())
+        zf.writestr("people/rose_leslie/notes.jpg", b"not a photo")
+    go(app, "gallery")
+    app.radio(key="import_source").set_value("Zip file").run()
+    app.file_uploader(key="import_zip").set_value(("people.zip", archive.getvalue(), "application/zip")).run()
+    app.button(key="import_zip_go").click().run()
+    assert not app.exception
+    assert "Enrolled 2 face(s) for 2 person(s)" in joined(app.success)
+    assert "Skipped 1 file(s)" in joined(app.warning)
+    assert sorted(app.dataframe[0].value["name"]) == ["kit harington", "rose leslie"]
+
+
+def test_gallery_demo_from_lfw(app: AppTest, lfw_home) -> None:
+    go(app, "gallery")
+    app.number_input(key="lfw_min").set_value(200)  # George W Bush and Colin Powell
+    app.number_input(key="lfw_per_person").set_value(1).run()
+    app.button(key="lfw_go").click().run()
+    assert not app.exception
+    assert "Enrolled 2 face(s) for 2 person(s)" in joined(app.success)
+    assert sorted(app.dataframe[0].value["name"]) == ["Colin Powell", "George W Bush"]
+
+
+def test_gallery_without_lfw_offers_the_download_only_on_request(app: AppTest, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("FACECORE_LFW_HOME", str(tmp_path / "no-lfw-here"))
+    go(app, "gallery")
+    assert "needs internet access" in joined(app.info)
+    assert app.button(key="lfw_download").label == "Download LFW"
+    assert not (tmp_path / "no-lfw-here").exists()  # nothing is fetched until the button is clicked
