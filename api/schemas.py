@@ -1,0 +1,135 @@
+"""Request and response bodies of the HTTP API (they are what /docs and /openapi.json describe)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class ErrorOut(BaseModel):
+    detail: str = Field(description="A sentence saying what went wrong and, where it can, what to do.")
+
+
+class Box(BaseModel):
+    x: int
+    y: int
+    w: int
+    h: int
+
+
+class PersonIn(BaseModel):
+    name: str = Field(
+        max_length=1000,
+        description="Unique ignoring case; trimmed, NFC-normalised, 1 to 100 characters, no control characters.",
+        examples=["Ada Lovelace"],
+    )
+
+
+class PersonOut(BaseModel):
+    id: int
+    name: str
+    face_count: int
+    created: float = Field(description="Unix time.")
+
+
+class GalleryFaceOut(BaseModel):
+    id: int
+    person_id: int
+    person_name: str
+    box: Box = Field(description="Where the face was in the uploaded image.")
+    score: float | None = Field(
+        description="The detector's own confidence (not comparable across detectors)."
+    )
+    detector: str
+    model_version: str = Field(description="The embedder that made the stored vector.")
+    image_sha256: str
+    created: float
+    chip_url: str = Field(description="The aligned 150x150 chip as PNG.")
+
+
+class DetectedFace(BaseModel):
+    box: Box
+    score: float
+    landmarks: list[list[float]] = Field(
+        description="The five (x, y) points the face was aligned to, in image pixels."
+    )
+    landmarks_order: str = Field(
+        description="'dlib5': dlib's 5-point shape (two corners of each eye, then the base of the nose); "
+        "'mtcnn5': left eye, right eye, nose, mouth left, mouth right (as seen in the image)."
+    )
+
+
+class EmbeddedFaceOut(DetectedFace):
+    embedding: list[float] = Field(description="The 128-D vector; compare two with euclidean (L2) distance.")
+
+
+class EmbeddingsOut(BaseModel):
+    width: int
+    height: int
+    detector: str
+    model_version: str
+    faces: list[EmbeddedFaceOut] = Field(description="Every face found, largest first (may be empty).")
+
+
+class VerifyOut(BaseModel):
+    same_person: bool = Field(description="distance <= threshold")
+    distance: float = Field(description="Euclidean (L2) distance between the two largest faces' embeddings.")
+    threshold: float
+    face_a: DetectedFace = Field(description="The largest face of image_a (the one compared).")
+    face_b: DetectedFace
+    faces_in_a: int
+    faces_in_b: int
+    model_version: str
+
+
+class VerifyPersonOut(BaseModel):
+    same_person: bool = Field(description="distance <= threshold")
+    distance: float = Field(description="L2 distance to the person's nearest stored face.")
+    threshold: float
+    person: PersonOut
+    nearest_face_id: int
+    faces_compared: int = Field(description="How many of the person's faces were embedded by this model.")
+    face: DetectedFace = Field(description="The largest face of the uploaded image (the one compared).")
+    faces_in_image: int
+    model_version: str
+
+
+class MatchOut(BaseModel):
+    face_id: int
+    person_id: int
+    person_name: str
+    distance: float
+
+
+class IdentifiedFace(DetectedFace):
+    name: str = Field(
+        description="The nearest gallery face's person when within the threshold, else 'unknown'."
+    )
+    person_id: int | None = Field(description="Set when name is a known person.")
+    distance: float | None = Field(
+        description="Distance to the nearest gallery face; null when none to compare."
+    )
+    matches: list[MatchOut] = Field(description="The k nearest gallery faces, nearest first.")
+    votes: dict[str, int] = Field(
+        description="Person -> how many of the k nearest faces are theirs and within threshold."
+    )
+    vote_winner: str | None
+
+
+class IdentifyOut(BaseModel):
+    threshold: float
+    k: int
+    model_version: str
+    gallery_faces: int = Field(description="Gallery faces embedded by this model (the ones searched).")
+    faces: list[IdentifiedFace] = Field(description="Every face in the image, largest first.")
+
+
+class HealthOut(BaseModel):
+    status: str
+    detector: str
+    model_version: str
+    threshold: float
+    threshold_source: str
+    people: int
+    faces: int
+    max_upload_bytes: int
+    max_pixels: int
