@@ -177,7 +177,9 @@ st.caption(
 )
 show_flashes()
 
-tab_people, tab_add, tab_import, tab_export = st.tabs(["People", "Add faces", "Import", "Export"])
+tab_people, tab_add, tab_import, tab_export = st.tabs(
+    ["People", "Add faces", "Import", "Export"], key="gallery_tab"  # keyed: the chosen tab survives reruns
+)
 
 # The tabs that change the gallery run first, so the People tab below shows their result.
 with tab_add:

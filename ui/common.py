@@ -493,5 +493,8 @@ def flash(kind: str, message: str) -> None:
 
 
 def show_flashes() -> None:
-    for kind, message in st.session_state.pop("_flash", []):
-        getattr(st, kind)(message)
+    # Always one container, even when empty: a message that comes and goes must not shift the
+    # elements after it, or Streamlit sees them as new and resets them (e.g. the selected tab).
+    with st.container():
+        for kind, message in st.session_state.pop("_flash", []):
+            getattr(st, kind)(message)
