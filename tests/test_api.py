@@ -1,0 +1,498 @@
+"""The HTTP API on real faces: every endpoint through TestClient, a real uvicorn server, and schemathesis."""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+import schemathesis
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, settings
+from PIL import Image
+from schemathesis.checks import not_a_server_error
+
+from api.main import ApiConfig, create_app
+from facecore.gallery import Gallery
+from facecore.images import decode_image, read_bytes
+from facecore.pipeline import FacePipeline
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # starlette's TestClient on httpx
+
+
+# ----------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def pipeline() -> FacePipeline:
+    """One set of real models for every app in this module (as one server process would have)."""
+    return FacePipeline("hog", "dlib-keras")
+
+
+def make_client(root: Path, pipeline: FacePipeline, **limits: int) -> TestClient:
+    return TestClient(create_app(ApiConfig(gallery_root=root, **limits), pipeline))
+
+
+@pytest.fixture
+def client(tmp_path: Path, pipeline: FacePipeline) -> Iterator[TestClient]:
+    """The API over a fresh, empty gallery (startup runs, so the engine is ready)."""
+    with make_client(tmp_path / "gallery", pipeline) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="module")
+def photos(faces_small: dict[str, list[Path]], faces_group: list[Path]) -> dict[str, bytes]:
+    group = {p.stem: p for p in faces_group}
+    return {
+        "obama1": read_bytes(faces_small["obama"][0]),
+        "obama2": read_bytes(faces_small["obama"][1]),
+        "obama4": read_bytes(faces_small["obama"][3]),
+        "biden": read_bytes(faces_small["biden"][1]),
+        "kit": read_bytes(faces_small["kit_harington"][0]),
+        "rose": read_bytes(faces_small["rose_leslie"][0]),
+        "kit_with_rose": read_bytes(group["kit_with_rose"]),
+    }
+
+
+@pytest.fixture(scope="module")
+def no_face_photo(faces_small: dict[str, list[Path]]) -> bytes:
+    """A real photo's top strip, above the head: real content, no face in it."""
+    image = decode_image(read_bytes(faces_small["obama"][0]))[:140, :300]
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def upload(data: bytes, name: str = "photo.jpg") -> tuple[str, bytes, str]:
+    return (name, data, "image/jpeg")
+
+
+def create_person(client: TestClient, name: str) -> int:
+    response = client.post("/people", json={"name": name})
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+def enrol(client: TestClient, person_id: int, data: bytes) -> dict:
+    response = client.post(f"/people/{person_id}/faces", files={"image": upload(data)})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def assert_error(response: httpx.Response, status: int, *words: str) -> None:
+    """A JSON error with this status whose sentence mentions each of ``words``."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    detail = response.json()["detail"]
+    assert isinstance(detail, str) and detail
+    for word in words:
+        assert word.lower() in detail.lower(), detail
+
+
+def gallery_state(root: Path) -> tuple[dict, set[Path]]:
+    with Gallery(root) as gallery:
+        stats = gallery.stats()
+    stats.pop("revision")
+    return stats, {p.relative_to(root) for p in root.rglob("*") if p.is_file() and p.parent.name != "index"}
+
+
+# ----------------------------------------------------------------------------- service and people
+
+
+def test_health_reports_the_engine_and_the_gallery(client: TestClient) -> None:
+    body = client.get("/health").json()
+    assert body["status"] == "ok"
+    assert body["detector"] == "hog"
+    assert body["model_version"] == "dlib_resnet_v1-keras"
+    assert 0.4 < body["threshold"] < 0.8  # the LFW-calibrated euclidean threshold
+    assert "LFW" in body["threshold_source"]
+    assert (body["people"], body["faces"]) == (0, 0)
+    assert client.get("/docs").status_code == 200
+    assert "/identify" in client.get("/openapi.json").json()["paths"]
+
+
+def test_people_create_list_rename_delete(client: TestClient) -> None:
+    ada = create_person(client, "  Ada Lovelace ")
+    grace = create_person(client, "Grace Hopper")
+    listed = client.get("/people").json()
+    assert [p["name"] for p in listed] == ["Ada Lovelace", "Grace Hopper"]
+    assert all(p["face_count"] == 0 for p in listed)
+
+    assert_error(client.post("/people", json={"name": "ADA LOVELACE"}), 409, "already exists")
+    assert_error(client.post("/people", json={"name": "   "}), 422, "empty")
+    assert_error(client.post("/people", json={"name": "a\nb"}), 422, "control characters")
+    assert_error(client.post("/people", json={}), 422, "name")
+    assert_error(
+        client.post("/people", content=b"not json", headers={"content-type": "application/json"}), 422
+    )
+
+    renamed = client.patch(f"/people/{ada}", json={"name": "Augusta Ada King"})
+    assert renamed.status_code == 200 and renamed.json()["name"] == "Augusta Ada King"
+    assert client.get(f"/people/{ada}").json()["name"] == "Augusta Ada King"
+    assert_error(client.patch(f"/people/{ada}", json={"name": "grace hopper"}), 409, "already exists")
+    assert_error(client.patch("/people/9999", json={"name": "Nobody"}), 404, "9999")
+
+    assert client.delete(f"/people/{grace}").status_code == 204
+    assert_error(client.get(f"/people/{grace}"), 404, "no person")
+    assert_error(client.delete(f"/people/{grace}"), 404, "no person")
+    assert_error(client.get("/people/not-a-number"), 422, "person_id")
+    assert_error(client.get(f"/people/{2**70}"), 422, "person_id")
+    assert [p["id"] for p in client.get("/people").json()] == [ada]
+
+
+# ----------------------------------------------------------------------------- faces
+
+
+def test_faces_add_list_chip_and_delete(client: TestClient, photos: dict[str, bytes]) -> None:
+    obama = create_person(client, "Barack Obama")
+    first = enrol(client, obama, photos["obama1"])
+    second = enrol(client, obama, photos["obama2"])
+    assert first["person_name"] == "Barack Obama" and first["model_version"] == "dlib_resnet_v1-keras"
+    assert first["box"]["w"] > 100  # the face fills a good part of a 910 px wide portrait
+
+    listed = client.get(f"/people/{obama}/faces").json()
+    assert [f["id"] for f in listed] == [first["id"], second["id"]]
+    assert [f["id"] for f in client.get("/faces", params={"person_id": obama}).json()] == [
+        first["id"],
+        second["id"],
+    ]
+    assert client.get(f"/people/{obama}").json()["face_count"] == 2
+
+    chip = client.get(first["chip_url"])
+    assert chip.status_code == 200 and chip.headers["content-type"] == "image/png"
+    assert Image.open(io.BytesIO(chip.content)).size == (150, 150)
+
+    assert client.delete(f"/faces/{first['id']}").status_code == 204
+    assert_error(client.get(f"/faces/{first['id']}"), 404, "no face")
+    assert_error(client.delete(f"/faces/{first['id']}"), 404, "no face")
+    assert [f["id"] for f in client.get("/faces").json()] == [second["id"]]
+    assert_error(client.get("/people/4242/faces"), 404, "4242")
+    assert_error(client.get("/faces", params={"person_id": 4242}), 404, "4242")
+
+
+def test_face_index_picks_one_face_of_a_group_photo(client: TestClient, photos: dict[str, bytes]) -> None:
+    rose = create_person(client, "Rose Leslie")
+    second = client.post(
+        f"/people/{rose}/faces", params={"face_index": 1}, files={"image": upload(photos["kit_with_rose"])}
+    )
+    assert second.status_code == 201, second.text
+    largest = enrol(client, rose, photos["kit_with_rose"])
+    assert largest["box"]["w"] > second.json()["box"]["w"]  # 0 is the largest face
+    assert_error(
+        client.post(
+            f"/people/{rose}/faces",
+            params={"face_index": 5},
+            files={"image": upload(photos["kit_with_rose"])},
+        ),
+        422,
+        "2 face(s)",
+    )
+
+
+def test_failed_uploads_leave_the_gallery_as_it_was(
+    client: TestClient, photos: dict[str, bytes], no_face_photo: bytes, tmp_path: Path
+) -> None:
+    obama = create_person(client, "Barack Obama")
+    enrol(client, obama, photos["obama1"])
+    before = gallery_state(tmp_path / "gallery")
+
+    def add(data: bytes, person: int = obama) -> httpx.Response:
+        return client.post(f"/people/{person}/faces", files={"image": upload(data)})
+
+    assert_error(add(photos["obama1"]), 409, "already in the gallery")
+    assert_error(add(no_face_photo), 422, "no face found")
+    assert_error(add(b"this is not a picture"), 422, "not an image")
+    assert_error(add(photos["obama2"][: len(photos["obama2"]) // 3]), 422, "truncated or corrupt")
+    assert_error(add(b""), 422, "empty")
+    assert_error(add(photos["obama2"], person=777), 404, "777")
+    assert_error(client.post(f"/people/{obama}/faces"), 422, "image")  # no file at all
+    assert gallery_state(tmp_path / "gallery") == before
+
+
+# ----------------------------------------------------------------------------- recognition
+
+
+def test_verify_two_photos(client: TestClient, photos: dict[str, bytes], pipeline: FacePipeline) -> None:
+    same = client.post(
+        "/verify", files={"image_a": upload(photos["obama1"]), "image_b": upload(photos["obama2"])}
+    )
+    assert same.status_code == 200, same.text
+    body = same.json()
+    assert body["same_person"] is True and body["distance"] <= body["threshold"]
+    assert (body["faces_in_a"], body["faces_in_b"]) == (1, 1)
+    assert len(body["face_a"]["landmarks"]) == 5
+
+    # The same distance the dashboard's pipeline gives for these two photos.
+    a, b = (pipeline.process(decode_image(photos[k]))[0].embedding for k in ("obama1", "obama2"))
+    assert body["distance"] == pytest.approx(float(np.linalg.norm(a - b)), abs=1e-5)
+
+    other = client.post(
+        "/verify", files={"image_a": upload(photos["obama1"]), "image_b": upload(photos["biden"])}
+    )
+    assert other.status_code == 200 and other.json()["same_person"] is False
+
+    strict = client.post(
+        "/verify",
+        params={"threshold": body["distance"] / 2},
+        files={"image_a": upload(photos["obama1"]), "image_b": upload(photos["obama2"])},
+    )
+    assert strict.json()["same_person"] is False and strict.json()["threshold"] == pytest.approx(
+        body["distance"] / 2
+    )
+
+
+def test_verify_errors_name_the_image(
+    client: TestClient, photos: dict[str, bytes], no_face_photo: bytes
+) -> None:
+    no_face = client.post(
+        "/verify", files={"image_a": upload(photos["obama1"]), "image_b": upload(no_face_photo)}
+    )
+    assert_error(no_face, 422, "image_b", "no face found")
+    bad = client.post(
+        "/verify", files={"image_a": upload(b"GIF89a broken"), "image_b": upload(photos["obama1"])}
+    )
+    assert_error(bad, 422, "image_a")
+    assert_error(client.post("/verify", files={"image_a": upload(photos["obama1"])}), 422, "image_b")
+    negative = client.post(
+        "/verify",
+        params={"threshold": -1},
+        files={"image_a": upload(photos["obama1"]), "image_b": upload(photos["obama2"])},
+    )
+    assert_error(negative, 422, "threshold")
+
+
+def test_verify_against_a_gallery_person(client: TestClient, photos: dict[str, bytes]) -> None:
+    obama = create_person(client, "Barack Obama")
+    empty = create_person(client, "Nobody Yet")
+    stored = [enrol(client, obama, photos[k])["id"] for k in ("obama1", "obama2")]
+
+    match = client.post(f"/verify/person/{obama}", files={"image": upload(photos["obama4"])})
+    assert match.status_code == 200, match.text
+    body = match.json()
+    assert body["same_person"] is True and body["faces_compared"] == 2
+    assert body["nearest_face_id"] in stored and body["person"]["name"] == "Barack Obama"
+
+    impostor = client.post(f"/verify/person/{obama}", files={"image": upload(photos["biden"])})
+    assert impostor.status_code == 200 and impostor.json()["same_person"] is False
+    assert_error(
+        client.post(f"/verify/person/{empty}", files={"image": upload(photos["obama4"])}), 422, "no faces"
+    )
+    assert_error(client.post("/verify/person/31337", files={"image": upload(photos["obama4"])}), 404, "31337")
+
+
+def test_identify_names_both_people_of_a_group_photo(client: TestClient, photos: dict[str, bytes]) -> None:
+    empty = client.post("/identify", files={"image": upload(photos["kit_with_rose"])}).json()
+    assert [f["name"] for f in empty["faces"]] == ["unknown", "unknown"]  # nobody to recognise yet
+    assert all(f["matches"] == [] and f["distance"] is None for f in empty["faces"])
+
+    kit, rose = create_person(client, "Kit Harington"), create_person(client, "Rose Leslie")
+    enrol(client, kit, photos["kit"])
+    enrol(client, rose, photos["rose"])
+    enrol(client, create_person(client, "Barack Obama"), photos["obama1"])
+
+    response = client.post("/identify", params={"k": 3}, files={"image": upload(photos["kit_with_rose"])})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["gallery_faces"] == 3 and body["k"] == 3
+    faces = body["faces"]
+    assert {f["name"] for f in faces} == {"Kit Harington", "Rose Leslie"}
+    by_name = {f["name"]: f for f in faces}
+    assert by_name["Kit Harington"]["person_id"] == kit and by_name["Rose Leslie"]["person_id"] == rose
+    for face in faces:
+        assert face["distance"] <= body["threshold"]
+        assert len(face["matches"]) == 3
+        assert [m["distance"] for m in face["matches"]] == sorted(m["distance"] for m in face["matches"])
+        assert face["vote_winner"] == face["name"]
+
+    unknown = client.post("/identify", files={"image": upload(photos["biden"])}).json()["faces"]
+    assert len(unknown) == 1 and unknown[0]["name"] == "unknown" and unknown[0]["person_id"] is None
+    assert_error(
+        client.post("/identify", params={"k": 0}, files={"image": upload(photos["biden"])}), 422, "k"
+    )
+
+
+def test_embeddings_are_the_pipelines(
+    client: TestClient, photos: dict[str, bytes], pipeline: FacePipeline
+) -> None:
+    response = client.post("/embeddings", files={"image": upload(photos["kit_with_rose"], "group.jpg")})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["width"], body["height"]) == (501, 700)
+    expected = pipeline.process(decode_image(photos["kit_with_rose"]))
+    assert len(body["faces"]) == len(expected) == 2
+    for got, want in zip(body["faces"], expected, strict=True):
+        assert tuple(got["box"].values()) == want.face.box
+        assert len(got["embedding"]) == 128
+        np.testing.assert_allclose(got["embedding"], want.embedding, atol=1e-5)
+        landmarks = np.array(got["landmarks"])
+        x, y, w, h = want.face.box
+        assert landmarks.shape == (5, 2) and got["landmarks_order"] == "dlib5"
+        assert ((landmarks >= (x, y)) & (landmarks <= (x + w, y + h))).all()  # the points lie on the face
+
+
+def test_embeddings_of_a_photo_without_a_face_is_an_empty_list(
+    client: TestClient, no_face_photo: bytes
+) -> None:
+    body = client.post("/embeddings", files={"image": upload(no_face_photo)}).json()
+    assert body["faces"] == [] and (body["width"], body["height"]) == (300, 140)
+
+
+def test_upload_and_pixel_limits(tmp_path: Path, pipeline: FacePipeline, photos: dict[str, bytes]) -> None:
+    limits = {"max_upload_bytes": 100_000, "max_pixels": 500_000}
+    with make_client(tmp_path / "gallery", pipeline, **limits) as client:
+        assert 100_000 < len(photos["kit"]) < 200_000  # over the file limit, under the body limit
+        assert_error(client.post("/embeddings", files={"image": upload(photos["kit"])}), 413, "upload limit")
+        # The whole body over the limit: refused before any multipart parsing.
+        big = photos["obama1"] * 3
+        assert_error(client.post("/identify", files={"image": upload(big)}), 413, "request body")
+        # Small in bytes (79 KB) but 832x1480 = 1.2 MP: over the pixel limit.
+        assert len(photos["obama4"]) < 100_000
+        assert_error(
+            client.post("/embeddings", files={"image": upload(photos["obama4"])}), 422, "limit is 0.5 MP"
+        )
+        assert client.get("/health").json()["max_upload_bytes"] == 100_000
+
+
+def test_bad_inputs_corpus_never_gives_a_server_error(client: TestClient) -> None:
+    """The robustness corpus (tests/bad_inputs.py, issue 7) posted to every image endpoint."""
+    bad_inputs = pytest.importorskip(
+        "tests.bad_inputs", reason="tests/bad_inputs.py (issue 7) is not there yet"
+    )
+    corpus = bad_inputs.bad_image_corpus() if hasattr(bad_inputs, "bad_image_corpus") else None
+    if corpus is None:
+        pytest.skip("tests/bad_inputs.py has no bad_image_corpus()")
+    person = create_person(client, "Probe")
+    for name, data in dict(corpus).items():
+        for path, field in (
+            ("/embeddings", "image"),
+            ("/identify", "image"),
+            (f"/people/{person}/faces", "image"),
+        ):
+            response = client.post(path, files={field: upload(data, name)})
+            assert response.status_code < 500, (name, path, response.text)
+            assert response.headers["content-type"].startswith("application/json"), (name, path)
+
+
+# ----------------------------------------------------------------------------- a real server
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until_healthy(base: str, server: subprocess.Popen, patience_s: float = 180.0) -> None:
+    """Poll /health while the models load; fail with the server's output if it dies or never answers."""
+    deadline = time.monotonic() + patience_s
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"the server exited with {server.returncode}:\n{server.stdout.read()}")
+        try:
+            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass  # not listening yet
+        time.sleep(0.5)
+    pytest.fail("the server did not answer /health")
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """``uvicorn api.main:app`` in its own process on a free loopback port, over a fresh gallery."""
+    root = tmp_path / "gallery"
+    port = free_port()
+    env = {**os.environ, "FACECORE_GALLERY_DIR": str(root), "FACECORE_API_MAX_UPLOAD_MB": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_healthy(base, process)
+        yield base, root
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def test_real_server_over_http_shares_the_gallery(
+    server: tuple[str, Path], photos: dict[str, bytes], pipeline: FacePipeline
+) -> None:
+    base, root = server
+    with httpx.Client(base_url=base, timeout=120) as http:
+        kit = http.post("/people", json={"name": "Kit Harington"})
+        assert kit.status_code == 201, kit.text
+        added = http.post(f"/people/{kit.json()['id']}/faces", files={"image": upload(photos["kit"])})
+        assert added.status_code == 201, added.text
+
+        # Another process (as the dashboard would) writes to the same gallery while the server runs.
+        with Gallery(root) as dashboard_side:
+            assert [p.name for p in dashboard_side.people()] == ["Kit Harington"]
+            rose = dashboard_side.create_person("Rose Leslie")
+            dashboard_side.enrol(rose.id, photos["rose"], pipeline)
+
+        assert [p["name"] for p in http.get("/people").json()] == ["Kit Harington", "Rose Leslie"]
+        identified = http.post("/identify", files={"image": upload(photos["kit_with_rose"])})
+        assert identified.status_code == 200, identified.text
+        assert {f["name"] for f in identified.json()["faces"]} == {"Kit Harington", "Rose Leslie"}
+
+        verified = http.post(
+            "/verify", files={"image_a": upload(photos["obama1"]), "image_b": upload(photos["obama2"])}
+        )
+        assert verified.status_code == 200 and verified.json()["same_person"] is True
+
+        # Over the 1 MB limit of this server: a declared length, then a chunked body with no length.
+        assert_error(
+            http.post("/embeddings", files={"image": upload(b"\xff" * 1_500_000)}), 413, "upload limit"
+        )
+        chunks = (b"\x00" * 65536 for _ in range(48))  # 3 MB, sent without a content-length
+        assert_error(
+            http.post(
+                "/embeddings", content=chunks, headers={"content-type": "multipart/form-data; boundary=x"}
+            ),
+            413,
+            "request body",
+        )
+        assert http.get("/health").json()["faces"] == 2
+
+
+# ----------------------------------------------------------------------------- schemathesis
+
+
+@pytest.fixture
+def api_schema(tmp_path: Path, pipeline: FacePipeline):
+    """The OpenAPI schema of a started app over its own gallery, for schemathesis to fuzz."""
+    with make_client(tmp_path / "gallery", pipeline) as started:
+        yield schemathesis.openapi.from_asgi("/openapi.json", started.app)
+
+
+schema = schemathesis.pytest.from_fixture("api_schema")
+
+
+@schema.parametrize()
+@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+def test_schemathesis_finds_no_server_error(case) -> None:
+    response = case.call()
+    not_a_server_error_free = response.status_code < 500
+    assert not_a_server_error_free, (
+        f"{case.method} {case.formatted_path}: {response.status_code} {response.text}"
+    )
+    case.validate_response(response, checks=[not_a_server_error])
