@@ -27,8 +27,11 @@ from typing import Annotated, Any
 import numpy as np
 from fastapi import Depends, FastAPI, File, HTTPException, Query, Request, UploadFile
 from fastapi import Path as PathParam
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
 
 from api.schemas import (
     Box,
@@ -64,6 +67,7 @@ MAX_K = 50
 ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorOut, "description": description}
     for status, description in (
+        (400, "The body could not be parsed (malformed JSON or multipart)."),
         (404, "No person or face with this id."),
         (409, "The name is taken, or this face is already stored for the person."),
         (413, "An upload is larger than the limit."),
@@ -304,10 +308,11 @@ def create_app(config: ApiConfig | None = None, pipeline: FacePipeline | None = 
         version="0.1.0",
         summary="Verify, identify and embed faces against the lab's gallery (the dashboard's engine).",
         lifespan=lifespan,
-        responses={422: ERRORS[422]},
+        responses={400: ERRORS[400], 422: ERRORS[422]},
     )
     app.add_middleware(BodySizeLimit, max_body_bytes=lambda: app.state.engine.config.max_body_bytes)
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
     add_routes(app)
     return app
 
@@ -323,6 +328,27 @@ async def validation_error(request: Request, exc: Exception) -> JSONResponse:
             "errors": [{"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg"))} for e in errors],
         },
     )
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    """FastAPI's JSON errors, except that a 405 lists every method of the path in ``Allow``."""
+    if isinstance(exc, StarletteHTTPException) and exc.status_code == 405:
+        allowed = sorted(allowed_methods(request.app, request.url.path))
+        return JSONResponse(
+            status_code=405,
+            content={"detail": f"{request.method} is not allowed here; use {', '.join(allowed)}."},
+            headers={"Allow": ", ".join(allowed)},
+        )
+    return await http_exception_handler(request, exc)
+
+
+def allowed_methods(app: FastAPI, path: str) -> set[str]:
+    """Every method some route serves at ``path`` (Starlette's own 405 names only the first route's)."""
+    methods: set[str] = set()
+    for route in app.routes:
+        if isinstance(route, Route) and route.methods and route.path_regex.match(path):
+            methods |= route.methods
+    return methods
 
 
 Scope = MutableMapping[str, Any]
