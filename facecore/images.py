@@ -96,13 +96,13 @@ def decode_image(data: bytes, *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     with warnings.catch_warnings():
         # Pillow only *warns* between its limit and twice its limit; make that an error we catch.
         warnings.simplefilter("error", Image.DecompressionBombWarning)
-        image = _open(data)
+        image = _open(data, max_pixels)
         _check_pixel_count(image.size, max_pixels)
-        _load_pixels(image)
+        _load_pixels(image, max_pixels)
     return _to_rgb_array(_upright(image))
 
 
-def _open(data: bytes) -> Image.Image:
+def _open(data: bytes, max_pixels: int) -> Image.Image:
     """Parse only the header; no pixel is decoded yet."""
     Image.init()  # register every plugin: open(formats=...) fails on names not loaded yet (WEBP, TIFF)
     try:
@@ -110,7 +110,7 @@ def _open(data: bytes) -> Image.Image:
     except UnidentifiedImageError:
         raise ImageError(f"This file is not an image we can read ({_FORMATS_TEXT}).") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageError(_bomb_message(exc)) from None
+        raise ImageError(_bomb_message(exc, max_pixels)) from None
     except Exception:  # Pillow's plugins raise many types on a malformed header
         raise ImageError("The image file is truncated or corrupt.") from None
 
@@ -126,19 +126,21 @@ def _check_pixel_count(size: tuple[int, int], max_pixels: int) -> None:
         )
 
 
-def _bomb_message(exc: Exception) -> str:
+def _bomb_message(exc: Exception, max_pixels: int) -> str:
     """Pillow refused the size before we saw it; its message holds the pixel count (if worded as usual)."""
     match = re.search(r"\((\d+) pixels\)", str(exc))
     size = f" ({int(match.group(1)) / 1e6:.0f} MP)" if match else ""
-    return f"The image is too large to open safely{size}; the limit is {Image.MAX_IMAGE_PIXELS / 1e6:.0f} MP."
+    # The limit a person meets is the smaller of ours and Pillow's: name that one, as _check_pixel_count does.
+    limit = min(max_pixels, Image.MAX_IMAGE_PIXELS or max_pixels)
+    return f"The image is too large to open safely{size}; the limit is {limit / 1e6:.3g} MP."
 
 
-def _load_pixels(image: Image.Image) -> None:
+def _load_pixels(image: Image.Image, max_pixels: int) -> None:
     """Decode now, inside a try, so a truncated file fails here and not deep inside numpy."""
     try:
         image.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageError(_bomb_message(exc)) from None
+        raise ImageError(_bomb_message(exc, max_pixels)) from None
     except Exception:  # OSError "truncated", SyntaxError, zlib/struct errors, EOFError, ...
         raise ImageError("The image file is truncated or corrupt.") from None
 
