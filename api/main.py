@@ -63,6 +63,9 @@ MAX_IMAGES_PER_REQUEST = 2  # /verify takes two
 MULTIPART_OVERHEAD_BYTES = 64 * 1024  # boundaries and part headers around the files
 MAX_ID = 2**63 - 1  # SQLite's INTEGER range: larger ids cannot exist (and would not bind)
 MAX_K = 50
+# As the dashboard (ui.common.DETECTION_MAX_SIDE): detectors see photos shrunk to this longest side, so
+# the API finds the same faces, with the same boxes and embeddings, as the pages do.
+DETECTION_MAX_SIDE = 800
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorOut, "description": description}
@@ -87,6 +90,7 @@ class ApiConfig:
     threshold: float | None = None  # None: the LFW-calibrated euclidean threshold of this configuration
     max_upload_bytes: int = int(DEFAULT_MAX_UPLOAD_MB * 1024 * 1024)
     max_pixels: int = MAX_PIXELS
+    detection_max_side: int = DETECTION_MAX_SIDE
 
     @classmethod
     def from_env(cls) -> ApiConfig:
@@ -102,6 +106,7 @@ class ApiConfig:
                 float(env.get("FACECORE_API_MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_MB)) * 1024 * 1024
             ),
             max_pixels=int(env.get("FACECORE_API_MAX_PIXELS", MAX_PIXELS)),
+            detection_max_side=int(env.get("FACECORE_API_DETECTION_MAX_SIDE", DETECTION_MAX_SIDE)),
         )
 
     def checked(self) -> ApiConfig:
@@ -109,9 +114,22 @@ class ApiConfig:
             raise ValueError(f"unknown detector {self.detector!r}; choose one of {DETECTORS.names()}")
         if self.threshold is not None and not (math.isfinite(self.threshold) and self.threshold >= 0):
             raise ValueError(f"the threshold must be a finite distance >= 0, got {self.threshold}")
+        if self.detection_max_side < 32:
+            raise ValueError(
+                f"the detection max side must be at least 32 pixels, got {self.detection_max_side}"
+            )
         if self.max_upload_bytes < 1 or self.max_pixels < 1:
             raise ValueError("the upload and pixel limits must be positive")
         return self
+
+    def build_pipeline(self) -> FacePipeline:
+        """The models, configured as the dashboard configures them."""
+        return FacePipeline(
+            self.detector,
+            "dlib-keras",
+            flip_tta=self.flip_tta,
+            detector_options={"max_side": self.detection_max_side},
+        )
 
     @property
     def max_body_bytes(self) -> int:
@@ -146,7 +164,7 @@ class Engine:
 
     def __init__(self, config: ApiConfig, pipeline: FacePipeline | None = None) -> None:
         self.config = config.checked()
-        self.pipeline = pipeline or FacePipeline(config.detector, "dlib-keras", flip_tta=config.flip_tta)
+        self.pipeline = pipeline or self.config.build_pipeline()
         self.gallery = Gallery(config.gallery_root)
         calibrated_threshold, source = default_threshold(
             self.pipeline.detector.name, self.pipeline.embedder.flip_tta

@@ -20,10 +20,11 @@ from hypothesis import HealthCheck, settings
 from PIL import Image
 from schemathesis.checks import positive_data_acceptance
 
-from api.main import ApiConfig, create_app
+from api.main import DETECTION_MAX_SIDE, ApiConfig, create_app
 from facecore.gallery import Gallery
 from facecore.images import decode_image, read_bytes
 from facecore.pipeline import FacePipeline
+from tests.bad_inputs import KINDS, bad_input
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # starlette's TestClient on httpx
@@ -35,7 +36,13 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # starlet
 @pytest.fixture(scope="module")
 def pipeline() -> FacePipeline:
     """One set of real models for every app in this module (as one server process would have)."""
-    return FacePipeline("hog", "dlib-keras")
+    return ApiConfig(gallery_root=Path("unused")).build_pipeline()
+
+
+def test_the_api_detects_as_the_dashboard_does() -> None:
+    from ui.common import DETECTION_MAX_SIDE as DASHBOARD_MAX_SIDE
+
+    assert DETECTION_MAX_SIDE == DASHBOARD_MAX_SIDE
 
 
 def make_client(root: Path, pipeline: FacePipeline, **limits: int) -> TestClient:
@@ -365,24 +372,39 @@ def test_upload_and_pixel_limits(tmp_path: Path, pipeline: FacePipeline, photos:
         assert client.get("/health").json()["max_upload_bytes"] == 100_000
 
 
-def test_bad_inputs_corpus_never_gives_a_server_error(client: TestClient) -> None:
-    """The robustness corpus (tests/bad_inputs.py, issue 7) posted to every image endpoint."""
-    bad_inputs = pytest.importorskip(
-        "tests.bad_inputs", reason="tests/bad_inputs.py (issue 7) is not there yet"
-    )
-    corpus = bad_inputs.bad_image_corpus() if hasattr(bad_inputs, "bad_image_corpus") else None
-    if corpus is None:
-        pytest.skip("tests/bad_inputs.py has no bad_image_corpus()")
-    person = create_person(client, "Probe")
-    for name, data in dict(corpus).items():
-        for path, field in (
-            ("/embeddings", "image"),
-            ("/identify", "image"),
-            (f"/people/{person}/faces", "image"),
-        ):
-            response = client.post(path, files={field: upload(data, name)})
-            assert response.status_code < 500, (name, path, response.text)
-            assert response.headers["content-type"].startswith("application/json"), (name, path)
+@pytest.fixture(scope="module")
+def corpus_client(tmp_path_factory: pytest.TempPathFactory, pipeline: FacePipeline) -> Iterator[TestClient]:
+    with make_client(tmp_path_factory.mktemp("corpus") / "gallery", pipeline) as test_client:
+        test_client.post("/people", json={"name": "Corpus Probe"})
+        yield test_client
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_bad_inputs_corpus_gives_a_result_or_a_clear_4xx(
+    corpus_client: TestClient, shared_data: Path, kind: str
+) -> None:
+    """The robustness corpus (tests/bad_inputs.py) through every image endpoint: never a 5xx."""
+    case = bad_input(shared_data, kind)
+    sent = {"image": (case.filename, case.data, case.mime)}
+    embedded = corpus_client.post("/embeddings", files=sent)
+    if case.expect == "error":
+        assert_error(embedded, 422, case.message)
+    else:
+        assert embedded.status_code == 200, embedded.text
+        assert (embedded.json()["height"], embedded.json()["width"]) == case.shape
+        if case.faces is not None:
+            assert len(embedded.json()["faces"]) == case.faces
+    identified = corpus_client.post("/identify", files=sent)
+    assert identified.status_code == (422 if case.expect == "error" else 200), identified.text
+    enrolled = corpus_client.post("/people/1/faces", files=sent)
+    assert enrolled.status_code in (201, 409, 422), enrolled.text
+    if case.expect == "error" or case.faces == 0:
+        assert_error(enrolled, 422)
+    verified = corpus_client.post("/verify", files={"image_a": sent["image"], "image_b": sent["image"]})
+    if case.faces:
+        assert verified.status_code == 200 and verified.json()["distance"] == pytest.approx(0, abs=1e-6)
+    else:
+        assert_error(verified, 422, "image_a")
 
 
 # ----------------------------------------------------------------------------- a real server
