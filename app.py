@@ -22,6 +22,12 @@ PAGES = {
         st.Page("app_pages/gallery.py", title="Gallery", icon=":material/photo_library:"),
         st.Page("app_pages/identify.py", title="Identify", icon=":material/person_search:"),
     ],
+    "Analysis": [
+        st.Page("app_pages/distance_matrix.py", title="Distance matrix", icon=":material/grid_on:"),
+        st.Page("app_pages/threshold_lab.py", title="Threshold lab", icon=":material/tune:"),
+        st.Page("app_pages/embedding_space.py", title="Embedding space", icon=":material/scatter_plot:"),
+        st.Page("app_pages/lfw_benchmark.py", title="LFW benchmark", icon=":material/leaderboard:"),
+    ],
 }
 
 page = st.navigation(PAGES)

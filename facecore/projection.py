@@ -18,14 +18,13 @@ METHODS = ("PCA", "t-SNE", "UMAP")
 EXPLANATIONS = {
     "PCA": (
         "PCA rotates the 128-D embeddings and keeps the directions of largest spread, so distances "
-        "in the picture are true distances squashed flat: far apart here means far apart in 128-D, "
-        "but near here may still be far. Tight, separate clouds per colour mean the model keeps "
+        "in the picture are true distances squashed flat (far apart here means far apart in 128-D, "
+        "near here may still be far). Tight, separate clouds per colour mean the model keeps "
         "identities apart along its main directions."
     ),
     "t-SNE": (
-        "t-SNE places faces so that each one's nearest neighbours in 128-D stay its neighbours here; "
-        "only the local structure is kept, so cluster sizes and the gaps between clusters mean little. "
-        "A colour split into several islands, or two colours sharing one, shows faces the model confuses."
+        "t-SNE places faces so that each one's nearest neighbours in 128-D stay its neighbours here, "
+        "keeping only local structure (cluster sizes and gaps mean little). A colour split into several islands, or two colours sharing one, shows faces the model confuses."
     ),
     "UMAP": (
         "UMAP, like t-SNE, keeps each face's nearest neighbours together, and keeps somewhat more of the "

@@ -506,3 +506,59 @@ def show_flashes() -> None:
     with st.container():
         for kind, message in st.session_state.pop("_flash", []):
             getattr(st, kind)(message)
+
+
+# ----------------------------------------------------------------------------- analysis pages
+
+
+def apply_threshold(value: float) -> None:
+    """Make ``value`` the sidebar's threshold, as if the person had set it (an ``on_click`` callback)."""
+    _init_state()
+    st.session_state["threshold"] = _clamp(float(value), st.session_state["metric"])
+    st.session_state[_USER_SET] = True
+
+
+@st.cache_resource(show_spinner=False)
+def _embedding_cache_at(directory: str):
+    from facecore.cache import EmbeddingCache
+
+    return EmbeddingCache(directory)
+
+
+def embedding_cache():
+    """The on-disk embedding cache (``$FACECORE_CACHE_DIR``, else ``~/.cache/facecore``)."""
+    from facecore.cache import default_cache_dir
+
+    return _embedding_cache_at(str(default_cache_dir()))
+
+
+def lfw_home_or_error() -> Path | None:
+    """LFW's data home, or None after an ``st.error`` saying how to point the app at it."""
+    from facecore.datasets import default_lfw_home
+
+    home = default_lfw_home()
+    if home is None or not (home / "lfw_home" / "lfw_funneled").is_dir():
+        st.error(
+            "LFW was not found. Set FACECORE_LFW_HOME to a folder holding lfw_home/lfw_funneled "
+            "(scikit-learn's layout), or FACECORE_SHARED_DATA to the shared data folder."
+        )
+        return None
+    return home
+
+
+def progress_reporter(bar, what: str = "Embedding images"):
+    """A ``progress(done, total)`` callback that moves an ``st.progress`` bar."""
+
+    def report(done: int, total: int) -> None:
+        bar.progress(done / total if total else 1.0, text=f"{what}: {done:,} / {total:,}")
+
+    return report
+
+
+def image_uri(image: np.ndarray, size: int = 48) -> str:
+    """A small PNG of an RGB array as a data URI (for Plotly layout images)."""
+    import base64
+
+    small, _ = downscale_to_max_side(image, size)
+    ok, png = cv2.imencode(".png", cv2.cvtColor(np.ascontiguousarray(small), cv2.COLOR_RGB2BGR))
+    return f"data:image/png;base64,{base64.b64encode(png.tobytes()).decode()}" if ok else ""

@@ -1,0 +1,287 @@
+"""Threshold lab: genuine vs impostor distances, error rates at any threshold, ROC, operating points."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from facecore.analysis import all_pairs, confusion_table, operating_points, summary_with_ci
+from facecore.calibration import lfw_distances
+from facecore.datasets import read_lfw_pairs
+from facecore.metrics import (
+    METRICS,
+    equal_error_rate,
+    kfold_verification,
+    rates_at_threshold,
+    roc,
+    roc_auc,
+    threshold_sweep,
+)
+from facecore.samples import lfw_pair_distances
+from ui.common import (
+    apply_threshold,
+    current_settings,
+    embedding_cache,
+    flash,
+    lfw_home_or_error,
+    load_gallery,
+    load_pipeline,
+    progress_reporter,
+    show_flashes,
+)
+
+log = logging.getLogger(__name__)
+
+SOURCES = {
+    "10_folds": "LFW pairs.txt (10 folds, 6,000 pairs)",
+    "dev_test": "LFW DevTest (1,000 pairs)",
+    "gallery": "All pairs of the gallery",
+}
+_PAIRS_STORE = "_threshold_lab_pairs"
+
+settings = current_settings()
+st.title("Threshold lab")
+show_flashes()
+st.caption(
+    "Where genuine (same person) and impostor (different people) distances fall, and what any "
+    "threshold between them costs in false accepts and false rejects."
+)
+
+
+# ----------------------------------------------------------------------------- getting distances
+
+
+def config_name(detector: str, metric: str, flip: bool) -> str:
+    return f"{detector} / {metric}{' / flip TTA' if flip else ''}"
+
+
+def stored_lfw(detector: str, metric: str, flip: bool) -> tuple[np.ndarray, np.ndarray] | None:
+    """pairs.txt distances from the calibration run, if that configuration was stored."""
+    return lfw_distances(detector, metric, flip)
+
+
+def computed_lfw(subset: str, limit: int | None, detector: str, metric: str, flip: bool):
+    """Distances embedded now (served from the on-disk cache when seen before), with a progress bar."""
+    key = (subset, limit, detector, metric, flip)
+    store = st.session_state.setdefault(_PAIRS_STORE, {})
+    if key not in store:
+        home = lfw_home_or_error()
+        if home is None:
+            return None
+        bar = st.progress(0.0, text=f"Embedding LFW images for {config_name(detector, metric, flip)}")
+        try:
+            found = lfw_pair_distances(
+                home, detector=detector, metric=metric, flip_tta=flip, subset=subset, limit=limit,
+                cache=embedding_cache(), progress=progress_reporter(bar),
+            )
+        except Exception as exc:
+            log.exception("LFW pairs failed")
+            st.error(f"LFW pairs could not be embedded ({type(exc).__name__}: {exc}).")
+            return None
+        finally:
+            bar.empty()
+        store[key] = (found.distances, found.same, found.folds, found.description)
+        while len(store) > 12:
+            store.pop(next(iter(store)))
+    return store[key]
+
+
+def gallery_pairs(metric: str):
+    try:
+        version = load_pipeline(settings.detector, settings.flip_tta).embedder.version
+        gallery = load_gallery()
+        face_ids, _, vectors = gallery.embeddings(version)
+        names = {face.id: face.person_name for face in gallery.faces()}
+    except Exception as exc:
+        log.exception("gallery read failed")
+        st.error(f"The gallery could not be read ({type(exc).__name__}: {exc}).")
+        return None
+    labels = [names[int(i)] for i in face_ids]
+    pairs = all_pairs(vectors, labels, metric)
+    description = f"All {pairs.distances.size:,} pairs of the gallery's {len(labels)} faces, {version}, {metric} distance"
+    return pairs.distances, pairs.same, None, description
+
+
+def distances_for(source: str, limit: int | None, recompute: bool, detector: str, metric: str, flip: bool):
+    """``(distances, same, folds or None, description)`` or None after a message."""
+    if source == "gallery":
+        return gallery_pairs(metric)
+    if source == "10_folds" and limit is None and not recompute:
+        stored = stored_lfw(detector, metric, flip)
+        if stored is not None:
+            home = lfw_home_or_error()
+            folds = np.array([p.fold for p in read_lfw_pairs(home)]) if home is not None else None
+            return (*stored, folds, f"LFW pairs.txt (6,000 pairs), {config_name(detector, metric, flip)}, "
+                    "stored by the calibration run (facecore/data/lfw_distances.npz)")
+    return computed_lfw(source, limit, detector, metric, flip)
+
+
+# ----------------------------------------------------------------------------- cached computations
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def curves(distances: np.ndarray, same: np.ndarray) -> dict:
+    far, tar, thresholds = roc(distances, same)
+    eer, eer_threshold = equal_error_rate(distances, same)
+    return dict(
+        far=far, tar=tar, thresholds=thresholds, auc=roc_auc(distances, same), eer=eer,
+        eer_threshold=eer_threshold, sweep=threshold_sweep(distances, same),
+    )
+
+
+@st.cache_data(max_entries=16, show_spinner="Bootstrapping 95% intervals...")
+def intervals(distances: np.ndarray, same: np.ndarray, threshold: float) -> pd.DataFrame:
+    return summary_with_ci(distances, same, threshold, n_boot=200, seed=0)
+
+
+# ----------------------------------------------------------------------------- figures
+
+
+def histogram_figure(d: np.ndarray, same: np.ndarray, threshold: float) -> go.Figure:
+    fig = go.Figure()
+    for name, mask, colour in (("genuine (same person)", same, "#2ca02c"), ("impostor (different)", ~same, "#d62728")):
+        fig.add_trace(go.Histogram(x=d[mask], name=name, opacity=0.55, histnorm="probability density",
+                                   marker_color=colour, nbinsx=60))
+    fig.add_vline(x=threshold, line_dash="dash", annotation_text="threshold", annotation_position="top")
+    fig.update_layout(barmode="overlay", height=320, margin=dict(l=10, r=10, t=40, b=10),
+                      xaxis_title=f"{settings.metric} distance", yaxis_title="density",
+                      legend=dict(orientation="h", y=1.15))
+    return fig
+
+
+def error_rates_figure(c: dict, threshold: float) -> go.Figure:
+    sweep = c["sweep"]
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=sweep["threshold"], y=sweep["far"], name="FAR", line_color="#d62728"))
+    fig.add_trace(go.Scatter(x=sweep["threshold"], y=sweep["frr"], name="FRR", line_color="#2ca02c"))
+    fig.add_trace(go.Scatter(x=[c["eer_threshold"]], y=[c["eer"]], mode="markers+text", name="EER",
+                             text=[f"EER {100 * c['eer']:.2f}%"], textposition="top right",
+                             marker=dict(size=10, color="black")))
+    fig.add_vline(x=threshold, line_dash="dash")
+    fig.update_layout(height=320, margin=dict(l=10, r=10, t=40, b=10), xaxis_title=f"{settings.metric} threshold",
+                      yaxis_title="rate", legend=dict(orientation="h", y=1.15))
+    return fig
+
+
+def roc_figure(configs: dict[str, dict], log_far: bool, marker: tuple[float, float] | None) -> go.Figure:
+    fig = go.Figure()
+    for name, c in configs.items():
+        far = np.maximum(c["far"], 1e-5) if log_far else c["far"]  # log axis: FAR 0 drawn at 1e-5
+        fig.add_trace(go.Scatter(x=far, y=c["tar"], name=f"{name} (AUC {c['auc']:.4f})", mode="lines"))
+    if marker is not None:
+        fig.add_trace(go.Scatter(x=[max(marker[0], 1e-5) if log_far else marker[0]], y=[marker[1]],
+                                 mode="markers", name="slider threshold", marker=dict(size=11, color="black")))
+    fig.update_layout(height=420, margin=dict(l=10, r=10, t=30, b=10), xaxis_title="FAR (false accept rate)",
+                      yaxis_title="TAR (true accept rate)", legend=dict(orientation="h", y=-0.2))
+    fig.update_xaxes(type="log" if log_far else "linear")
+    return fig
+
+
+# ----------------------------------------------------------------------------- page
+
+
+def choose_pairs() -> tuple[str, int | None, bool]:
+    cols = st.columns([2, 1, 1])
+    source = cols[0].radio("Pairs", list(SOURCES), format_func=SOURCES.get, key="tl_source", horizontal=True)
+    limit, recompute = None, False
+    if source != "gallery":
+        n = cols[1].number_input("Pairs to use (0 = all)", 0, 6000, 0, step=100, key="tl_limit",
+                                 help="A fold- and class-balanced subset, for a quick look.")
+        limit = int(n) or None
+        if source == "10_folds":
+            recompute = cols[2].checkbox("Embed from images", key="tl_recompute",
+                                         help="Instead of the stored calibration distances; uses the on-disk cache.")
+    return source, limit, recompute
+
+
+@st.fragment
+def threshold_panel(d: np.ndarray, same: np.ndarray, c: dict) -> None:
+    """The slider and everything that follows it: reruns alone when the slider moves."""
+    low, high = float(d.min()), float(d.max())
+    state = st.session_state
+    if not isinstance(state.get("tl_threshold"), float) or not low <= state["tl_threshold"] <= high:
+        state["tl_threshold"] = float(min(max(settings.threshold, low), high))
+    threshold = st.slider(f"Threshold ({settings.metric})", low, high, step=(high - low) / 500 or 0.001,
+                          format="%.4f", key="tl_threshold")
+    r = rates_at_threshold(d, same, threshold)
+    cols = st.columns(4)
+    cols[0].metric("FAR", f"{100 * r.far:.2f}%", help="Different people accepted as the same")
+    cols[1].metric("FRR", f"{100 * r.frr:.2f}%", help="Same person rejected")
+    cols[2].metric("Accuracy", f"{100 * r.accuracy:.2f}%")
+    cols[3].metric("TAR", f"{100 * r.tar:.2f}%")
+    left, right = st.columns([3, 2])
+    left.plotly_chart(histogram_figure(d, same, threshold), width="stretch", key="tl_hist")
+    right.dataframe(confusion_table(d, same, threshold), width="stretch")
+    right.caption(f"Threshold {threshold:.4f}; the sidebar's is {settings.threshold:.4f}.")
+    if right.button("Use this threshold in the app", key="tl_apply", on_click=apply_threshold, args=(threshold,)):
+        flash("success", f"The app's {settings.metric} threshold is now {threshold:.4f} (sidebar).")
+        st.rerun()
+    st.plotly_chart(error_rates_figure(c, threshold), width="stretch", key="tl_rates")
+    st.session_state["_tl_marker"] = (r.far, r.tar)
+
+
+source, limit, recompute = choose_pairs()
+found = distances_for(source, limit, recompute, settings.detector, settings.metric, settings.flip_tta)
+if found is not None:
+    d, same, folds, description = found
+    if d.size == 0:
+        st.info("There are no pairs here yet (the gallery needs at least two faces).")
+    elif same.all() or not same.any():
+        st.error("These pairs are all genuine or all impostor; the lab needs both (enrol at least two "
+                 "people with two faces each to use the gallery's pairs).")
+    else:
+        st.caption(f"{description}. Genuine pairs: {int(same.sum()):,}; impostor pairs: {int((~same).sum()):,}.")
+        c = curves(d, same)
+        threshold_panel(d, same, c)
+
+        st.subheader("ROC")
+        others = [config_name(det, m, f) for det in ("haar", "hog", "mtcnn") for m in METRICS for f in (False, True)]
+        current = config_name(settings.detector, settings.metric, settings.flip_tta)
+        cols = st.columns([3, 1])
+        extra = cols[0].multiselect(
+            "Compare configurations (detector / metric / flip TTA) on the same pairs",
+            [o for o in others if o != current], key="tl_compare", disabled=source == "gallery",
+            help="Each is read from the stored calibration run or embedded through the on-disk cache.",
+        )
+        log_far = cols[1].toggle("Log FAR axis", value=True, key="tl_log")
+        configs = {current: c}
+        for name in extra:
+            detector, metric, *flip = name.split(" / ")
+            other = distances_for(source, limit, recompute, detector, metric, bool(flip))
+            if other is not None:
+                configs[name] = curves(other[0], other[1])
+        st.plotly_chart(roc_figure(configs, log_far, st.session_state.get("_tl_marker")), width="stretch")
+        st.caption("The ROC does not depend on the threshold; the black dot is the slider's threshold.")
+
+        st.subheader("Operating points")
+        points = operating_points(d, same)
+        st.dataframe(points.style.format({"target FAR": "{:.1%}", "TAR": "{:.2%}", "threshold": "{:.4f}",
+                                          "FAR reached": "{:.3%}", "FRR": "{:.2%}"}), width="stretch")
+        if not points["measurable"].all():
+            st.caption("'measurable' is False where there are too few impostor pairs for that FAR: one false "
+                       "accept already exceeds it.")
+
+        st.subheader("95% confidence intervals (bootstrap)")
+        if folds is not None and len(set(folds.tolist())) >= 2:
+            kfold = kfold_verification(d, same, folds=folds)
+            ci_threshold, why = kfold.threshold, "the mean of the thresholds chosen on the training folds"
+        else:
+            ci_threshold, why = c["eer_threshold"], "the EER threshold"
+        st.dataframe(intervals(d, same, float(ci_threshold)), width="stretch")
+        st.caption(f"200 resamples of the genuine and impostor pairs (each class separately). Accuracy at "
+                   f"{ci_threshold:.4f}, {why}.")
+
+        st.subheader("Downloads")
+        cols = st.columns(3)
+        cols[0].download_button("Sweep table (CSV)", c["sweep"].to_csv(index=False), "threshold_sweep.csv",
+                                "text/csv", key="tl_csv")
+        cols[1].download_button("ROC (HTML)", roc_figure(configs, log_far, None).to_html(include_plotlyjs="cdn"),
+                                "roc.html", "text/html", key="tl_roc_html")
+        cols[2].download_button("Histogram (HTML)",
+                                histogram_figure(d, same, st.session_state["tl_threshold"]).to_html(include_plotlyjs="cdn"),
+                                "distances.html", "text/html", key="tl_hist_html")
+        st.caption("PNG: use the camera button in each chart's toolbar.")
