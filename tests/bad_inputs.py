@@ -301,7 +301,7 @@ Builder = Callable[[_Sources], BadInput]
 
 # Not images, or broken ones: an ImageError with a clear message.
 _ERROR_SPECS: dict[str, Builder] = {
-    "empty": lambda s: _error("empty.jpg", b"", "The file is empty", "zero bytes"),
+    "empty": lambda s: _error("empty.jpg", b"", "is empty", "zero bytes"),
     "random_bytes": lambda s: _error("noise.jpg", _random_bytes(), _NOT_IMAGE, "4 KB of random bytes"),
     "text_named_jpg": lambda s: _error(
         "holiday.jpg", b"this is not a photo\n" * 20, _NOT_IMAGE, "a text file"
