@@ -1,3 +1,179 @@
+"""LFW benchmark: stored results per configuration, a fresh run of one, its failure cases, a pixel baseline."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
 import streamlit as st
 
-st.title("lfw_benchmark")
+from facecore.analysis import calibration_table, failure_cases, operating_points
+from facecore.cache import default_cache_dir
+from facecore.calibration import calibrated, lfw_distances, load_calibrations
+from facecore.datasets import read_lfw_pairs
+from facecore.detection import DETECTORS
+from facecore.evaluation import evaluate_lfw
+from facecore.metrics import METRICS
+from facecore.samples import pixel_naive_bayes_baseline
+from ui.common import current_settings, embedding_cache, lfw_home_or_error, progress_reporter
+from ui.face_sets import thumbnail
+
+log = logging.getLogger(__name__)
+
+SUBSETS = {"10_folds": "pairs.txt, 10 folds (6,000 pairs)", "dev_test": "DevTest (1,000 pairs)"}
+_RUN = "_lfw_benchmark_run"
+
+settings = current_settings()
+st.title("LFW benchmark")
+st.caption(
+    "Labeled Faces in the Wild, deep-funneled images, the standard pairs protocol: each fold is scored "
+    "with the threshold that was best on the other folds."
+)
+home = lfw_home_or_error()
+
+
+def stored_results() -> None:
+    st.subheader("Stored results (every detector x metric x flip TTA)")
+    table = calibration_table(load_calibrations())
+    if table.empty:
+        st.info("No stored results: bench/lfw_benchmark.py --write-calibration writes them.")
+        return
+    st.dataframe(
+        table.style.format({"accuracy": "{:.2%}", "accuracy std": "{:.2%}", "AUC": "{:.4f}", "EER": "{:.2%}",
+                            "threshold": "{:.4f}"}),
+        hide_index=True,
+        width="stretch",
+    )
+    st.caption("LFW pairs.txt, 10-fold, full pipeline from the raw images (facecore/data/calibration.json). "
+               "Times, no-face counts and TAR@FAR for the main configurations: docs/benchmarks.md.")
+
+
+def run_form(home: Path) -> None:
+    st.subheader("Run one configuration")
+    cols = st.columns(5)
+    detectors = DETECTORS.names()
+    detector = cols[0].selectbox("Detector", detectors, index=detectors.index(settings.detector), key="lb_detector")
+    metric = cols[1].selectbox("Metric", METRICS, index=list(METRICS).index(settings.metric), key="lb_metric")
+    flip = cols[2].checkbox("Flip TTA", value=settings.flip_tta, key="lb_flip")
+    subset = cols[3].selectbox("Pairs", list(SUBSETS), format_func=SUBSETS.get, key="lb_subset")
+    limit = int(cols[4].number_input("Pairs to use (0 = all)", 0, 6000, 0, step=100, key="lb_limit")) or None
+    st.caption("A cold run embeds every image (about 5 minutes for all of pairs.txt on 2 CPU cores); "
+               "the embeddings go to the on-disk cache, so the same run again takes seconds.")
+    if not st.button("Run", key="lb_run", type="primary"):
+        return
+    bar = st.progress(0.0, text="Embedding LFW images")
+    try:
+        evaluation = evaluate_lfw(home, detector=detector, metric=metric, subset=subset, limit=limit,
+                                  flip_tta=flip, cache=embedding_cache(), progress=progress_reporter(bar))
+    except Exception as exc:
+        log.exception("LFW run failed")
+        st.error(f"The LFW run failed ({type(exc).__name__}: {exc}).")
+        return
+    finally:
+        bar.empty()
+    st.session_state[_RUN] = evaluation
+
+
+def show_run() -> None:
+    evaluation = st.session_state.get(_RUN)
+    if evaluation is None:
+        return
+    r = evaluation.result
+    config = evaluation.config
+    points = operating_points(evaluation.distances, evaluation.same).set_index("target FAR")
+    cols = st.columns(6)
+    cols[0].metric("Accuracy", f"{100 * r.accuracy:.2f}%", help=f"+- {100 * r.accuracy_std:.2f} (std over folds)")
+    cols[1].metric("AUC", f"{r.auc:.4f}")
+    cols[2].metric("EER", f"{100 * r.eer:.2f}%")
+    cols[3].metric("TAR @ FAR 1%", f"{100 * points.loc[0.01, 'TAR']:.2f}%")
+    cols[4].metric("No face", f"{evaluation.no_face} / {evaluation.images}")
+    cols[5].metric("Time", f"{evaluation.seconds:.1f} s")
+    st.caption(
+        f"{config['dataset']}, {config['subset']} ({len(evaluation.pairs):,} pairs), {config['protocol']}; "
+        f"{config['detector']} detector, {config['embedder']}, {config['metric']} distance. Accuracy "
+        f"{100 * r.accuracy:.2f}% +- {100 * r.accuracy_std:.2f}; TAR @ FAR 0.1% {100 * r.tar_at_far_1e3:.2f}%."
+    )
+
+
+def failure_source(home: Path):
+    """``(pairs, distances, same, threshold, description)``: the last run, else the stored distances."""
+    evaluation = st.session_state.get(_RUN)
+    if evaluation is not None:
+        c = evaluation.config
+        return (evaluation.pairs, evaluation.distances, evaluation.same, evaluation.result.threshold,
+                f"the run above ({c['detector']}, {c['metric']}{', flip TTA' if c['flip_tta'] else ''})")
+    stored = lfw_distances(settings.detector, settings.metric, settings.flip_tta)
+    entry = calibrated(settings.detector, settings.metric, settings.flip_tta)
+    if stored is None or entry is None:
+        return None
+    pairs = read_lfw_pairs(home)
+    return (pairs, stored[0], stored[1], entry.threshold,
+            f"the stored pairs.txt distances of the sidebar's configuration ({settings.detector}, "
+            f"{settings.metric}{', flip TTA' if settings.flip_tta else ''})")
+
+
+def failure_gallery(home: Path) -> None:
+    st.subheader("Failure cases")
+    found = failure_source(home)
+    if found is None:
+        st.info("Run a configuration above to see its failure cases.")
+        return
+    pairs, distances, same, threshold, description = found
+    k = st.slider("Cases of each kind", 1, 12, 4, key="lb_failures")
+    cases = failure_cases(distances, same, threshold, k=k)
+    st.caption(f"From {description}, at the k-fold threshold {threshold:.4f}: false accepts are different "
+               f"people closest together, false rejects the same person farthest apart.")
+    if cases.empty:
+        st.success("No mistakes at this threshold.")
+        return
+    accepted = distances <= threshold
+    totals = {"false accept": int((accepted & ~same).sum()), "false reject": int((~accepted & same).sum())}
+    for kind, total in totals.items():
+        rows = cases[cases["kind"] == kind]
+        st.markdown(f"**{kind.capitalize()}s** ({total} in all)")
+        if rows.empty:
+            st.caption("None.")
+            continue
+        cols = st.columns(4)
+        for n, row in enumerate(rows.itertuples()):
+            pair = pairs[row.pair]
+            with cols[n % 4]:
+                st.image([thumbnail(pair.path_a, 110), thumbnail(pair.path_b, 110)], width=110)
+                st.caption(f"{pair.path_a.parent.name.replace('_', ' ')} / "
+                           f"{pair.path_b.parent.name.replace('_', ' ')}: {row.distance:.4f}")
+
+
+@st.cache_data(show_spinner="Fitting GaussianNB on 2,200 pairs of raw pixels...")
+def pixel_baseline(home: str):
+    return pixel_naive_bayes_baseline(home, default_cache_dir() / "sklearn_lfw")
+
+
+def baseline_section(home: Path) -> None:
+    st.subheader("Baseline: naive Bayes on raw pixels")
+    st.caption("The twin-CNN seed's baseline, for contrast: what a model that knows nothing about faces "
+               "gets from the pixels of a pair.")
+    if not st.toggle("Compute it", key="lb_baseline"):
+        return
+    try:
+        baseline = pixel_baseline(str(home))
+    except Exception as exc:
+        log.exception("pixel baseline failed")
+        st.error(f"The pixel baseline could not be computed ({type(exc).__name__}: {exc}).")
+        return
+    cols = st.columns(2)
+    cols[0].metric("GaussianNB on pixels (DevTest)", f"{100 * baseline.accuracy:.1f}%")
+    entry = calibrated(settings.detector, settings.metric, settings.flip_tta)
+    evaluation = st.session_state.get(_RUN)
+    if evaluation is not None and evaluation.config["subset"] == "dev_test":
+        cols[1].metric("This model (DevTest, your run)", f"{100 * evaluation.result.accuracy:.1f}%")
+    elif entry is not None:
+        cols[1].metric("This model (pairs.txt, 10-fold)", f"{100 * entry.accuracy:.1f}%")
+    st.caption(f"{baseline.description}. Chance is 50%.")
+
+
+stored_results()
+if home is not None:
+    run_form(home)
+    show_run()
+    failure_gallery(home)
+    baseline_section(home)
