@@ -123,3 +123,7 @@ def tensorflow_gpus() -> list[str]:
 
         return [f"cuda:{i}" for i in range(torch.cuda.device_count())]
     return []
+
+
+# Embedders defined in their own modules register themselves on import (kept last: they import this one).
+from facecore import keras_file_embedder  # noqa: E402, F401

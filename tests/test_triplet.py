@@ -48,9 +48,7 @@ def test_classification_is_elementwise_and_rejects_bad_margins() -> None:
         triplet_loss(0.5, 0.6, float("nan"))
 
 
-@given(
-    st.floats(0, 4, allow_nan=False), st.floats(0, 4, allow_nan=False), st.floats(0, 2, allow_nan=False)
-)
+@given(st.floats(0, 4, allow_nan=False), st.floats(0, 4, allow_nan=False), st.floats(0, 2, allow_nan=False))
 @settings(max_examples=200, deadline=None)
 def test_kind_agrees_with_loss(d_ap: float, d_an: float, margin: float) -> None:
     kind = classify_triplet(d_ap, d_an, margin)
