@@ -6,7 +6,8 @@ resync from the database revision, so the API and the dashboard can run at the s
 
 The models load once, at startup. Endpoints that run them are plain ``def`` functions, which FastAPI
 runs in its thread pool, so a slow image never blocks the event loop; one model call runs at a time
-(TensorFlow does not promise thread-safe inference, and the machine has few cores anyway).
+(TensorFlow does not promise thread-safe inference, and the machine has few cores anyway) and at most
+``MAX_IMAGES_IN_FLIGHT`` decoded images are held at once, which bounds memory under load.
 
 Every error is JSON ``{"detail": "<a sentence>"}`` with a 4xx status: 404 unknown id, 409 duplicate
 name or face, 413 upload too large, 422 bad image, no face or invalid input.
@@ -63,6 +64,7 @@ MAX_IMAGES_PER_REQUEST = 2  # /verify takes two
 MULTIPART_OVERHEAD_BYTES = 64 * 1024  # boundaries and part headers around the files
 MAX_ID = 2**63 - 1  # SQLite's INTEGER range: larger ids cannot exist (and would not bind)
 MAX_K = 50
+MAX_IMAGES_IN_FLIGHT = 4  # decoded images held at once: bounds memory (40 MP is 120 MB as RGB)
 # As the dashboard (ui.common.DETECTION_MAX_SIDE): detectors see photos shrunk to this longest side, so
 # the API finds the same faces, with the same boxes and embeddings, as the pages do.
 DETECTION_MAX_SIDE = 800
@@ -172,6 +174,7 @@ class Engine:
         self.threshold = calibrated_threshold if config.threshold is None else config.threshold
         self.threshold_source = source if config.threshold is None else "set by FACECORE_API_THRESHOLD"
         self._model_lock = threading.Lock()
+        self._image_slots = threading.BoundedSemaphore(MAX_IMAGES_IN_FLIGHT)
 
     @property
     def model_version(self) -> str:
@@ -197,9 +200,11 @@ class Engine:
             for a, v in zip(aligned, vectors, strict=True)
         ]
 
-    def faces_of_upload(self, data: bytes, field: str) -> tuple[np.ndarray, list[FoundFace]]:
-        image = self.decode(data, field)
-        return image, self.find_faces(image)
+    def faces_of_upload(self, data: bytes, field: str) -> tuple[tuple[int, int], list[FoundFace]]:
+        """The decoded image's (height, width) and its faces."""
+        with self._image_slots:
+            image = self.decode(data, field)
+            return image.shape[:2], self.find_faces(image)
 
     def largest_face(self, data: bytes, field: str) -> tuple[FoundFace, int]:
         """The largest face of an upload and how many faces it has; 422 when it has none."""
@@ -700,10 +705,10 @@ def add_recognition_routes(app: FastAPI) -> None:
     def embeddings(image: ImageUpload, engine: EngineDep) -> EmbeddingsOut:
         """Every face of the photo with its box, landmarks and 128-D embedding (an empty list when none)."""
         data = read_upload(image, "image", engine.config.max_upload_bytes)
-        decoded, found = engine.faces_of_upload(data, "image")
+        (height, width), found = engine.faces_of_upload(data, "image")
         return EmbeddingsOut(
-            width=int(decoded.shape[1]),
-            height=int(decoded.shape[0]),
+            width=int(width),
+            height=int(height),
             detector=engine.pipeline.detector.name,
             model_version=engine.model_version,
             faces=[
