@@ -1,0 +1,183 @@
+"""The four analysis pages driven with AppTest on real embeddings of small, fixed LFW subsets.
+
+One embedding cache (a temp folder) serves the whole module, so each LFW image is embedded once
+however many tests look at it; the models load once per process (Streamlit's resource cache).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+APP = Path(__file__).resolve().parents[1] / "app.py"
+TIMEOUT = 300  # the first run in a process imports TensorFlow and loads the models
+
+
+@pytest.fixture(scope="module")
+def environment(shared_data: Path, tmp_path_factory: pytest.TempPathFactory):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FACECORE_SHARED_DATA", str(shared_data))
+        patch.delenv("FACECORE_LFW_HOME", raising=False)
+        patch.setenv("FACECORE_CACHE_DIR", str(tmp_path_factory.mktemp("analysis_pages_cache")))
+        patch.setenv("FACECORE_GALLERY_DIR", str(tmp_path_factory.mktemp("analysis_pages_gallery")))
+        yield
+
+
+def open_page(page: str) -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.run()
+    at.switch_page(f"app_pages/{page}.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def run(widget) -> AppTest:
+    at = widget.run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    return at
+
+
+def texts(elements) -> str:
+    return "\n".join(str(e.value) for e in elements)
+
+
+def charts(at: AppTest) -> list[dict]:
+    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+
+
+def array(value) -> np.ndarray:
+    """A Plotly data array: a plain list, or plotly's base64 form ``{"bdata", "dtype", "shape"}``."""
+    if isinstance(value, dict) and "bdata" in value:
+        flat = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+        shape = value.get("shape")
+        return flat.reshape([int(n) for n in str(shape).split(",")]) if shape else flat
+    return np.asarray(value)
+
+
+def percent(metric) -> float:
+    return float(metric.value.rstrip("%")) / 100
+
+
+# ----------------------------------------------------------------------------- distance matrix
+
+
+def small_lfw_sample(at: AppTest, key: str, people: int = 4, per_person: int = 3) -> AppTest:
+    run(at.number_input(key=f"{key}_people").set_value(people))
+    return run(at.number_input(key=f"{key}_per_person").set_value(per_person))
+
+
+def test_distance_matrix_of_an_lfw_sample(environment) -> None:
+    at = small_lfw_sample(open_page("distance_matrix"), "dm")
+    figure = charts(at)[0]
+    heatmap = figure["data"][0]
+    assert heatmap["type"] == "heatmap" and array(heatmap["z"]).shape == (12, 12)
+    assert any(trace["type"] == "contour" for trace in figure["data"])  # the threshold line
+    assert len(figure["layout"]["shapes"]) == 4  # one block per identity
+    assert "LFW (deep-funneled), 4 people x 3 images, hog detector" in texts(at.caption)
+
+    # Faces 0 and 1 are the same person (identity order); face 3 is the next person.
+    options = at.selectbox(key="dm_a").options
+    same_person = float(at.metric[0].value)
+    run(at.selectbox(key="dm_b").set_value(options[3]))
+    different = float(at.metric[0].value)
+    assert same_person < different
+    assert "different identities" in texts(at.caption)
+
+    run(at.radio(key="dm_order").set_value("hierarchical clustering"))
+    at = run(at.toggle(key="dm_binarise").set_value(True))
+    z = array(charts(at)[0]["data"][0]["z"])
+    assert set(np.unique(z)) <= {0, 1}
+    assert (np.diag(z) == 1).all()  # every face matches itself
+
+
+def test_distance_matrix_with_an_empty_gallery_says_so(environment) -> None:
+    at = run(open_page("distance_matrix").radio(key="dm_source").set_value("Gallery people"))
+    assert "no faces" in texts(at.info)
+    assert not at.get("plotly_chart")
+
+
+# ----------------------------------------------------------------------------- threshold lab
+
+
+def test_threshold_lab_slider_and_apply(environment) -> None:
+    at = open_page("threshold_lab")
+    assert "LFW pairs.txt (6,000 pairs), hog / euclidean" in texts(at.caption)
+    far, frr = percent(at.metric[0]), percent(at.metric[1])
+    threshold = at.slider(key="tl_threshold").value
+    at = run(at.slider(key="tl_threshold").set_value(round(threshold + 0.1, 3)))
+    assert percent(at.metric[0]) > far and percent(at.metric[1]) < frr  # more accepted: FAR up, FRR down
+    assert len(at.dataframe) == 3  # confusion matrix, operating points, intervals
+
+    at = run(at.button(key="tl_apply").click())
+    assert at.slider(key="threshold").value == pytest.approx(round(threshold + 0.1, 3), abs=0.005)
+    assert "Your threshold" in texts(at.sidebar.caption)
+    assert "is now" in texts(at.success)
+
+
+def test_threshold_lab_embeds_a_devtest_subset(environment) -> None:
+    at = open_page("threshold_lab")
+    run(at.number_input(key="tl_limit").set_value(40))  # first, so the full DevTest is never embedded
+    at = run(at.radio(key="tl_source").set_value("dev_test"))
+    assert "LFW dev_test (40 pairs), hog detector" in texts(at.caption)
+    points = at.dataframe[1].value
+    assert list(points["target FAR"]) == [0.1, 0.01, 0.001]
+    assert (points["TAR"] > 0.5).all()  # the real model separates these pairs well
+    # A second configuration on the same pairs: its ROC joins the first one's.
+    at = run(at.multiselect(key="tl_compare").set_value(["hog / cosine"]))
+    names = [trace.get("name", "") for trace in charts(at)[-1]["data"]]
+    assert any(n.startswith("hog / euclidean (AUC") for n in names)
+    assert any(n.startswith("hog / cosine (AUC") for n in names)
+
+
+# ----------------------------------------------------------------------------- embedding space
+
+
+def test_embedding_space_projects_and_lists_neighbours(environment) -> None:
+    at = small_lfw_sample(open_page("embedding_space"), "es")
+    points = sum(array(trace["x"]).size for trace in charts(at)[0]["data"])
+    assert points == 12
+    assert "PCA" in texts(at.info)
+    table = at.dataframe[0].value
+    assert table["same identity"].iloc[0]  # the nearest face is the same person
+    assert table["distance"].is_monotonic_increasing
+
+    at = run(at.radio(key="es_method").set_value("t-SNE"))
+    at = run(at.radio(key="es_dims").set_value(3))
+    figure = charts(at)[0]
+    assert figure["data"][0]["type"] == "scatter3d"
+    assert "t-SNE to 3-D" in texts(at.caption)
+
+
+def test_embedding_space_with_too_few_faces_says_so(environment) -> None:
+    at = small_lfw_sample(open_page("embedding_space"), "es", people=2, per_person=1)
+    assert "at least four faces" in texts(at.info)
+
+
+# ----------------------------------------------------------------------------- LFW benchmark
+
+
+def test_lfw_benchmark_stored_failures_run_and_baseline(environment) -> None:
+    from facecore.calibration import load_calibrations
+
+    at = open_page("lfw_benchmark")
+    assert len(at.dataframe[0].value) == len(load_calibrations())
+    assert "False accepts" in texts(at.markdown) and "False rejects" in texts(at.markdown)
+    assert len(at.image) == 8  # 4 false accepts and 4 false rejects, each pair in one image row
+
+    run(at.selectbox(key="lb_subset").set_value("dev_test"))
+    run(at.number_input(key="lb_limit").set_value(40))
+    at = run(at.button(key="lb_run").click())
+    assert "dev_test (40 pairs)" in texts(at.caption)
+    accuracy = percent(at.metric[0])
+    assert accuracy > 0.8
+
+    at = run(at.toggle(key="lb_baseline").set_value(True))
+    labels = [m.label for m in at.metric]
+    baseline = percent(at.metric[labels.index("GaussianNB on pixels (DevTest)")])
+    assert baseline < accuracy - 0.2
