@@ -22,6 +22,10 @@ PAGES = {
         st.Page("app_pages/gallery.py", title="Gallery", icon=":material/photo_library:"),
         st.Page("app_pages/identify.py", title="Identify", icon=":material/person_search:"),
     ],
+    "Classroom": [
+        st.Page("app_pages/triplet_classroom.py", title="Triplet loss", icon=":material/school:"),
+        st.Page("app_pages/train_your_own.py", title="Train your own", icon=":material/model_training:"),
+    ],
     "Analysis": [
         st.Page("app_pages/distance_matrix.py", title="Distance matrix", icon=":material/grid_on:"),
         st.Page("app_pages/threshold_lab.py", title="Threshold lab", icon=":material/tune:"),

@@ -562,3 +562,29 @@ def image_uri(image: np.ndarray, size: int = 48) -> str:
     small, _ = downscale_to_max_side(image, size)
     ok, png = cv2.imencode(".png", cv2.cvtColor(np.ascontiguousarray(small), cv2.COLOR_RGB2BGR))
     return f"data:image/png;base64,{base64.b64encode(png.tobytes()).decode()}" if ok else ""
+
+
+# ----------------------------------------------------------------------------- bring-your-own embedders
+
+PRETRAINED_MODEL = "dlib-keras (pretrained)"
+
+
+def embedder_options() -> list[str]:
+    """The pretrained embedder plus every kept ``.keras`` model (file names), for a model picker."""
+    from facecore.keras_file_embedder import saved_models
+
+    return [PRETRAINED_MODEL, *(path.name for path in saved_models())]
+
+
+@st.cache_resource(show_spinner="Loading the face models (TensorFlow)...")
+def load_pipeline_with(detector: str, model: str, flip_tta: bool) -> FacePipeline:
+    """Like :func:`load_pipeline`, with the embedder named as in :func:`embedder_options`.
+
+    Raises ``KerasModelError`` when a kept model file is missing or unusable.
+    """
+    if model == PRETRAINED_MODEL:
+        return load_pipeline(detector, flip_tta)
+    from facecore.keras_file_embedder import KerasFileEmbedder, default_models_dir
+
+    embedder = KerasFileEmbedder(path=str(default_models_dir() / Path(model).name), flip_tta=flip_tta)
+    return FacePipeline(detector, embedder)

@@ -1,0 +1,136 @@
+"""The Classroom pages driven with AppTest: real photos, the real pretrained model, a real (tiny) training run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+APP = Path(__file__).resolve().parents[1] / "app.py"
+TIMEOUT = 300  # the first run in a process imports TensorFlow and loads the models
+
+
+@pytest.fixture
+def models_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "models"
+    monkeypatch.setenv("FACECORE_MODELS_DIR", str(root))
+    monkeypatch.setenv("FACECORE_GALLERY_DIR", str(tmp_path / "gallery"))
+    monkeypatch.setenv("FACECORE_CACHE_DIR", str(tmp_path / "cache"))  # embeddings of this test's code only
+    return root
+
+
+@pytest.fixture
+def app(shared_data: Path, models_dir: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    monkeypatch.setenv("FACECORE_SHARED_DATA", str(shared_data))
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def go(at: AppTest, page: str) -> AppTest:
+    at.switch_page(f"app_pages/{page}.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def text(elements) -> str:
+    return "\n".join(str(e.value) for e in elements)
+
+
+def test_a_picked_triplet_shows_the_pretrained_distances(app: AppTest, faces_small) -> None:
+    from facecore.metrics import pairwise_distances
+    from ui.common import load_pipeline
+
+    at = go(app, "triplet_classroom")
+    at.radio(key="t_source").set_value("Example photos").run()
+    anchor = next(p for p, photos in faces_small.items() if len(photos) >= 2)
+    negative = next(p for p in faces_small if p != anchor)
+    at.selectbox(key="t_anchor").set_value(anchor).run()
+    at.selectbox(key="t_negative").set_value(negative).run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="t_anchor_img").value == 0 and at.selectbox(key="t_positive_img").value == 1
+
+    paths = [faces_small[anchor][0], faces_small[anchor][1], faces_small[negative][0]]
+    vectors, _ = load_pipeline("hog", False).embed_primary_faces(paths)  # the app's own pipeline
+    d = pairwise_distances(vectors)
+    # The page shows three decimals.
+    assert float(metric(at, "d(a, p)")) == pytest.approx(d[0, 1], abs=1e-3)
+    assert float(metric(at, "d(a, n)")) == pytest.approx(d[0, 2], abs=1e-3)
+    margin = at.slider(key="classroom_margin").value
+    assert float(metric(at, "loss")) == pytest.approx(max(d[0, 1] - d[0, 2] + margin, 0), abs=2e-3)
+    assert len(at.get("plotly_chart")) >= 1
+
+    # A margin wider than the gap makes the triplet at least semi-hard; no margin makes it easy.
+    at.slider(key="classroom_margin").set_value(1.0).run()
+    assert metric(at, "triplet") in ("semi-hard", "hard") and float(metric(at, "loss")) > 0
+    at.slider(key="classroom_margin").set_value(0.0).run()
+    assert metric(at, "triplet") == ("easy" if d[0, 2] > d[0, 1] else "hard")
+
+
+def test_random_triplet_and_a_batch_with_mining_picks(app: AppTest) -> None:
+    at = go(app, "triplet_classroom")
+    at.radio(key="t_source").set_value("Example photos").run()
+    at.button(key="t_random").click().run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="t_anchor_img").value != at.selectbox(key="t_positive_img").value
+    assert at.selectbox(key="t_negative").value != at.selectbox(key="t_anchor").value
+    assert metric(at, "triplet") in ("easy", "semi-hard", "hard")
+
+    at.slider(key="b_people").set_value(2)
+    at.slider(key="b_per_person").set_value(2)
+    at.toggle(key="b_on").set_value(True).run()
+    assert not at.exception, at.exception
+    # 4 faces of 2 people: 4 anchors x 1 positive x 2 negatives.
+    assert "**8 valid triplets** in a batch of 4 faces" in text(at.markdown)
+    batch_hard, semi_hard = at.dataframe[1].value, at.dataframe[2].value
+    assert len(batch_hard) == 4 and len(semi_hard) == 4
+    summary = at.dataframe[0].value
+    assert summary.loc["batch-hard", "triplets picked"] == 4
+    assert (batch_hard["anchor person"] != batch_hard["negative person"]).all()
+
+
+def test_train_keep_and_pick_your_own_model(app: AppTest, models_dir: Path) -> None:
+    at = go(app, "train_your_own")
+    at.slider(key="train_min_images").set_value(40)  # 19 people
+    at.slider(key="train_max_images").set_value(8)
+    at.slider(key="train_epochs").set_value(1)
+    at.checkbox(key="train_pretrained").set_value(False)
+    next(b for b in at.button if b.label == "Train").click().run()
+    assert not at.exception, at.exception
+    assert not at.error, text(at.error)
+    table = at.dataframe[0].value
+    assert list(table["model"]) == ["triplet (batch-all)", "twin network", "GaussianNB (raw pixels)"]
+    assert table["AUC"].between(0, 1).all() and table["accuracy"].between(0, 1).all()
+    assert len(at.get("download_button")) == 1
+
+    at.button(key="keep_model").click().run()
+    assert not at.exception, at.exception
+    kept = list(models_dir.glob("*.keras"))
+    assert len(kept) == 1 and kept[0].name in text(at.success)
+
+    # The kept model is now an embedder the triplet page can use, through the real pipeline.
+    at = go(at, "triplet_classroom")
+    at.selectbox(key="classroom_model").set_value(kept[0].name).run()
+    at.radio(key="t_source").set_value("Example photos").run()
+    assert not at.exception, at.exception
+    assert not at.error, text(at.error)
+    d_ap = float(metric(at, "d(a, p)"))
+    assert np.isfinite(d_ap) and 0 <= d_ap <= 2  # the classroom model's vectors are unit length
+
+
+def test_a_file_that_is_not_a_model_gives_an_error(app: AppTest, models_dir: Path) -> None:
+    at = go(app, "train_your_own")
+    at.file_uploader(key="byo_upload").set_value(
+        ("model.keras", b"not a keras file", "application/octet-stream")
+    )
+    at.run()
+    assert not at.exception, at.exception
+    assert "could not be loaded" in text(at.error)
+    assert not list(models_dir.glob("*.keras"))
