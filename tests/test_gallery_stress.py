@@ -1,0 +1,272 @@
+"""The gallery under load and through crashes: concurrent writer processes lose nothing, and an import
+killed with SIGKILL leaves a gallery that opens, agrees with its files and index, and can be finished.
+
+Faces are real: a few faces from faces_small are embedded once (hog + dlib-keras), and every stored
+face is one of them perturbed slightly, with its own tiny JPEG so every image has its own content hash.
+Worker processes use the spawn start method and open their own ``Gallery`` (no connection crosses a
+fork); they never load the models.
+"""
+
+from __future__ import annotations
+
+import io
+import multiprocessing
+import os
+import signal
+import sqlite3
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from facecore.detection import Face
+from facecore.gallery import Gallery, GalleryError
+from facecore.pipeline import EmbeddedFace, FacePipeline
+
+WRITERS = 4
+FACES_PER_WRITER = 500
+IMPORT_SIZE = 600
+# Kill the importer once this many of its faces are committed: at once (between two faces, usually just
+# after a commit), or at the next moment it holds the write lock (its image file written, its row not).
+KILLS = ((80, "after a commit"), (250, "inside a write"), (420, "inside a write"))
+SOURCE_FACES = [("obama", 0), ("biden", 0), ("rose_leslie", 0), ("kit_harington", 1)]
+NOISE = 0.005  # per dimension: the perturbed copies stay far closer to their source than to other people
+
+
+# ----------------------------------------------------------------------------- helpers (run in children too)
+
+
+def unique_jpeg(worker: int, i: int) -> bytes:
+    """A real 24x24 JPEG whose pixels (hence content hash) encode ``(worker, i)``."""
+    pixels = np.full((24, 24, 3), 128, np.uint8)
+    bits = np.array([(i >> bit) & 1 for bit in range(12)] + [(worker >> bit) & 1 for bit in range(4)])
+    pixels[:8, :16] = (bits * 255)[None, :, None]  # 16 columns of 8-px-tall black/white bars
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "JPEG", quality=95)
+    return buffer.getvalue()
+
+
+def stored_face(worker: int, i: int, vector: np.ndarray, chip: np.ndarray) -> EmbeddedFace:
+    return EmbeddedFace(Face((i % 50, worker, 100, 100), 1.0, None, "hog"), vector, chip)
+
+
+def _writer(root: str, worker: int, person_id: int, vectors, chip, model: str, barrier, results) -> None:
+    """One of the concurrent writers: add its faces as fast as it can, searching now and then."""
+    try:
+        gallery = Gallery(root)
+        barrier.wait(timeout=120)  # start together, after the imports
+        for i, vector in enumerate(vectors):
+            gallery.add_face(person_id, unique_jpeg(worker, i), stored_face(worker, i, vector, chip), model)
+            if i % 50 == 49:
+                gallery.search(vector, k=3, model_version=model)  # readers interleave with the writers
+        results.put((worker, "ok"))
+    except BaseException as exc:  # report everything: the parent asserts on it
+        results.put((worker, f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
+
+
+def import_faces(root: str, person_id: int, vectors, chip, model: str) -> int:
+    """An import that can be re-run: faces already stored are skipped. Returns how many it added."""
+    gallery = Gallery(root)
+    added = 0
+    for i, vector in enumerate(vectors):
+        try:
+            gallery.add_face(person_id, unique_jpeg(0, i), stored_face(0, i, vector, chip), model)
+        except GalleryError as exc:
+            if "already in the gallery" not in str(exc):
+                raise
+            continue
+        added += 1
+        if i % 40 == 39:
+            gallery.search(vector, k=1, model_version=model)  # also saves the index file: kill that too
+    return added
+
+
+def _importer(root: str, person_id: int, vectors, chip, model: str) -> None:
+    import_faces(root, person_id, vectors, chip, model)
+
+
+# ----------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def sources(faces_small: dict[str, list[Path]]) -> tuple[list[EmbeddedFace], str]:
+    """Real faces (hog + dlib-keras) to perturb, and the model version they were embedded with."""
+    pipeline = FacePipeline("hog")
+    faces = []
+    for person, index in SOURCE_FACES:
+        found = pipeline.process_bytes(faces_small[person][index].read_bytes())
+        assert found, f"no face in {person}/{index + 1}"
+        faces.append(found[0])
+    return faces, pipeline.embedder.version
+
+
+def perturbed(face: EmbeddedFace, count: int, seed: int) -> np.ndarray:
+    noise = np.random.default_rng(seed).normal(0, NOISE, (count, 128)).astype(np.float32)
+    return face.embedding[None, :] + noise
+
+
+def spawn():
+    return multiprocessing.get_context("spawn")
+
+
+def db_rows(root: Path, sql: str) -> list[tuple]:
+    """Read the database directly (read-only), as a check independent of the Gallery class."""
+    with sqlite3.connect(f"file:{root / 'gallery.sqlite'}?mode=ro", uri=True) as db:
+        return db.execute(sql).fetchall()
+
+
+def assert_consistent(root: Path, model: str) -> Gallery:
+    """Rows, files and the FAISS index agree: every row's files exist and the index holds every row."""
+    assert db_rows(root, "PRAGMA integrity_check") == [("ok",)]
+    assert db_rows(root, "PRAGMA foreign_key_check") == []
+    gallery = Gallery(root)
+    faces = gallery.faces()
+    images = {p.stem for p in (root / "faces").iterdir() if not p.name.startswith(".tmp-")}
+    assert {f.image_sha256 for f in faces} <= images  # files are written before their row commits
+    assert all(f.chip_path.is_file() for f in faces)
+    ids = {f.id for f in faces}
+    assert gallery.index_size(model) == len(ids)
+    if ids:
+        matches = gallery.search(gallery.embeddings(model)[2][0], k=len(ids), model_version=model)
+        assert {m.face_id for m in matches} == ids  # the index holds exactly the rows, by face id
+    return gallery
+
+
+# ----------------------------------------------------------------------------- concurrent writers
+
+
+def test_four_processes_adding_500_faces_each_lose_nothing(tmp_path: Path, sources) -> None:
+    faces, model = sources
+    gallery = Gallery(tmp_path)
+    people = [gallery.create_person(f"Writer {w}") for w in range(WRITERS)]
+    assert gallery.index_size(model) == 0  # built before the writes: it must catch up with them
+    context = spawn()
+    barrier, results = context.Barrier(WRITERS), context.Queue()
+    workers = [
+        context.Process(
+            target=_writer,
+            args=(
+                str(tmp_path),
+                w,
+                people[w].id,
+                perturbed(faces[w], FACES_PER_WRITER, seed=w),
+                faces[w].chip,
+                model,
+                barrier,
+                results,
+            ),
+        )
+        for w in range(WRITERS)
+    ]
+    for worker in workers:
+        worker.start()
+    outcomes = dict(results.get(timeout=600) for _ in workers)
+    for worker in workers:
+        worker.join(timeout=60)
+    assert outcomes == {w: "ok" for w in range(WRITERS)}
+
+    total = WRITERS * FACES_PER_WRITER
+    assert [gallery.person(p.id).face_count for p in people] == [FACES_PER_WRITER] * WRITERS
+    assert db_rows(tmp_path, "SELECT COUNT(*), COUNT(DISTINCT image_sha256) FROM faces") == [(total, total)]
+    assert len([p for p in (tmp_path / "faces").iterdir() if not p.name.startswith(".tmp-")]) == total
+    assert_consistent(tmp_path, model)
+    assert Gallery(tmp_path).index_size(model) == total  # a fresh instance (saved index or rebuilt) agrees
+    # Each writer's faces are nearest their own source face: the vectors were stored as written.
+    for w, face in enumerate(faces):
+        matches = gallery.search(face.embedding, k=FACES_PER_WRITER, model_version=model)
+        assert {m.person_name for m in matches} == {f"Writer {w}"}
+    assert gallery.revision() >= total
+
+
+# ----------------------------------------------------------------------------- SIGKILL during an import
+
+
+def _committed(root: Path, person_id: int) -> int:
+    try:
+        return db_rows(root, f"SELECT COUNT(*) FROM faces WHERE person_id = {person_id}")[0][0]
+    except sqlite3.OperationalError:  # locked for a moment by the importer: ask again
+        return -1
+
+
+def _someone_is_writing(root: Path) -> bool:
+    """True while another connection holds the database's write lock (a transaction in progress)."""
+    db = sqlite3.connect(root / "gallery.sqlite", timeout=0, isolation_level=None)
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("ROLLBACK")
+        return False
+    except sqlite3.OperationalError as exc:
+        if "locked" not in str(exc) and "busy" not in str(exc):
+            raise
+        return True
+    finally:
+        db.close()
+
+
+def _freeze(process) -> None:
+    os.kill(process.pid, signal.SIGSTOP)
+    os.waitpid(process.pid, os.WUNTRACED)  # returns once it is really stopped
+
+
+def _kill_when(root: Path, process, person_id: int, count: int, moment: str) -> int:
+    """SIGKILL ``process`` once ``count`` of its faces are committed, at ``moment``; returns the count seen.
+
+    "inside a write": the importer is frozen (SIGSTOP) at a random instruction and killed only if it is
+    then holding the write lock, i.e. between BEGIN IMMEDIATE and the end of COMMIT; else it runs on.
+    """
+    deadline = time.monotonic() + 300
+    while True:
+        assert process.is_alive(), f"the importer ended early (exit code {process.exitcode})"
+        assert time.monotonic() < deadline, "the importer never reached the moment to kill it"
+        seen = _committed(root, person_id)
+        if seen < count:
+            continue
+        if moment == "inside a write":
+            _freeze(process)
+            if not _someone_is_writing(root):
+                os.kill(process.pid, signal.SIGCONT)
+                continue
+        os.kill(process.pid, signal.SIGKILL)
+        process.join(timeout=30)
+        assert process.exitcode == -signal.SIGKILL
+        return seen
+
+
+def test_an_import_killed_mid_write_leaves_a_consistent_gallery_and_can_be_finished(
+    tmp_path: Path, sources
+) -> None:
+    faces, model = sources
+    person = Gallery(tmp_path).create_person("Imported")
+    vectors = perturbed(faces[0], IMPORT_SIZE, seed=10)
+    chip = faces[0].chip
+    context = spawn()
+    for target, moment in KILLS:
+        importer = context.Process(target=_importer, args=(str(tmp_path), person.id, vectors, chip, model))
+        importer.start()
+        seen = _kill_when(tmp_path, importer, person.id, target, moment)
+        assert target <= seen < IMPORT_SIZE  # killed in the middle, not after the end
+        assert_consistent(tmp_path, model)  # opens, rows point at files, the index holds the rows
+
+    # The last kill came inside a write: that face's image file is on disk, its row is not (earlier such
+    # files were adopted by the next run, which stored the same bytes). repair() removes it; temp files
+    # of a writer that might still be running are kept for an hour, so only those may remain.
+    gallery = Gallery(tmp_path)
+    report = gallery.repair()
+    assert report.faces_removed == 0  # no row ever pointed at a missing file
+    referenced = {f.image_sha256 for f in gallery.faces()}
+    leftovers = [p.name for p in (tmp_path / "faces").iterdir() if p.stem not in referenced]
+    assert all(name.startswith(".tmp-") for name in leftovers), leftovers
+
+    # Re-running the import finishes it: nothing lost, nothing twice.
+    already = len(gallery.faces(person.id))
+    added = import_faces(str(tmp_path), person.id, vectors, chip, model)
+    assert added == IMPORT_SIZE - already
+    gallery = assert_consistent(tmp_path, model)
+    assert gallery.person(person.id).face_count == IMPORT_SIZE
+    stored = db_rows(tmp_path, "SELECT COUNT(DISTINCT image_sha256) FROM faces")[0][0]
+    assert stored == IMPORT_SIZE
+    _, _, kept = gallery.embeddings(model)
+    np.testing.assert_array_equal(np.sort(kept, axis=0), np.sort(vectors, axis=0))  # bit for bit
