@@ -133,6 +133,11 @@ def curves(distances: np.ndarray, same: np.ndarray) -> dict:
     )
 
 
+@st.cache_data(max_entries=16, show_spinner=False)
+def kfold_threshold(distances: np.ndarray, same: np.ndarray, folds: np.ndarray) -> float:
+    return kfold_verification(distances, same, folds=folds).threshold
+
+
 @st.cache_data(max_entries=16, show_spinner="Bootstrapping 95% intervals...")
 def intervals(distances: np.ndarray, same: np.ndarray, threshold: float) -> pd.DataFrame:
     return summary_with_ci(distances, same, threshold, n_boot=200, seed=0)
@@ -267,8 +272,8 @@ if found is not None:
 
         st.subheader("95% confidence intervals (bootstrap)")
         if folds is not None and len(set(folds.tolist())) >= 2:
-            kfold = kfold_verification(d, same, folds=folds)
-            ci_threshold, why = kfold.threshold, "the mean of the thresholds chosen on the training folds"
+            ci_threshold = kfold_threshold(d, same, folds)
+            why = "the mean of the thresholds chosen on the training folds"
         else:
             ci_threshold, why = c["eer_threshold"], "the EER threshold"
         st.dataframe(intervals(d, same, float(ci_threshold)), width="stretch")
