@@ -8,6 +8,7 @@ Streamlit's AppTest (the gallery page takes the whole corpus in one upload and o
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 import zipfile
@@ -346,3 +347,73 @@ def test_gallery_page_imports_the_corpus_as_a_zip(
     at.button(key="import_zip_go").click().run()
     assert not at.exception, at.exception
     assert "Cannot read photos.zip as a zip file" in joined(at.error)
+
+
+# ----------------------------------------------------------------------------- names and paths
+
+# Names that look like paths, shell or SQL, or use many scripts: stored as text, never used in a path.
+# (tests/test_gallery.py covers "../../etc", "a/b", "..", "/tmp/x" and the refused control characters.)
+AWKWARD_NAMES = [
+    "../../../../tmp/escaped",
+    "..\\..\\Windows\\System32",
+    "a/../../b",
+    "%2e%2e%2fetc%2fpasswd",
+    "~root/.ssh",
+    "$HOME",
+    "CON",
+    ".",
+    "'; DROP TABLE people; --",
+    "Zoë Ñúñez-Łukasz",
+    "名前 テスト",
+    "مرحبا بالعالم",
+    "👩‍🔬 Dr. Emoji",
+    "é" * 100,
+]
+
+
+def test_awkward_names_stay_text_and_files_are_named_by_content_hash(
+    tmp_path: Path, shared_data: Path, pipeline: FacePipeline
+) -> None:
+    root = tmp_path / "a gallery ü" / "nested"  # spaces and non-ASCII in the root itself are fine
+    gallery = Gallery(root)
+    photos = [bad_input(shared_data, kind) for kind in ("jpeg", "webp", "png_named_jpg", "bmp")]
+    faces = {case.kind: pipeline.process_bytes(case.data)[0] for case in photos}
+    for i, name in enumerate(AWKWARD_NAMES):
+        person = gallery.create_person(name)
+        assert person.name == name and gallery.find_person(name) == person
+        case = photos[i % len(photos)]
+        gallery.add_face(person.id, case.data, faces[case.kind], pipeline.embedder.version)
+
+    assert sorted(p.name for p in gallery.people()) == sorted(AWKWARD_NAMES)
+    everything = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert all(p.is_relative_to(root) for p in everything)  # nothing escaped the gallery folder
+    assert {p.parent for p in everything} <= {root, root / "faces", root / "chips", root / "index"}
+    for folder in ("faces", "chips"):
+        for path in (root / folder).iterdir():
+            assert re.fullmatch(r"[0-9a-f]{64}\.[a-z]+", path.name), path.name
+            assert hashlib.sha256(path.read_bytes()).hexdigest() == path.stem  # named by its content
+    stored = {p.stem: p.suffix for p in (root / "faces").iterdir()}
+    assert stored == {
+        hashlib.sha256(c.data).hexdigest(): s
+        for c, s in zip(photos, (".jpg", ".webp", ".png", ".bmp"), strict=True)
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("Zoe\u0308 N\u0303u", "already exists"),  # NFD spelling of a stored NFC name: the same person
+        ("ZOË ÑU", "already exists"),  # case-insensitive beyond ASCII
+        ("left\u2028right", "control characters"),  # a line separator would break CSV exports and logs
+        ("tab\there", "control characters"),
+        ("nul\x00byte/../x", "control characters"),
+        ("é" * 101, "at most 100"),
+    ],
+)
+def test_awkward_names_that_are_refused_say_why(tmp_path: Path, name: str, reason: str) -> None:
+    gallery = Gallery(tmp_path)
+    gallery.create_person("Zoë Ñu")
+    with pytest.raises(GalleryError) as info:
+        gallery.create_person(name)
+    assert_clear_message(str(info.value), reason)
+    assert [p.name for p in gallery.people()] == ["Zoë Ñu"]
