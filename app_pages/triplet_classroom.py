@@ -271,6 +271,8 @@ with tab_triplet:
     with col_a:
         anchor = st.selectbox("Anchor person", anchors, key="t_anchor")
         faces = people[anchor]
+        if st.session_state.get("t_anchor_img") not in range(len(faces)):
+            st.session_state.pop("t_anchor_img", None)
         anchor_img = st.selectbox(
             "Anchor photo", range(len(faces)), key="t_anchor_img", format_func=_face_name(faces)
         )
