@@ -284,9 +284,12 @@ if found is not None:
         cols = st.columns(3)
         cols[0].download_button("Sweep table (CSV)", c["sweep"].to_csv(index=False), "threshold_sweep.csv",
                                 "text/csv", key="tl_csv")
-        cols[1].download_button("ROC (HTML)", roc_figure(configs, log_far, None).to_html(include_plotlyjs="cdn"),
+        # Self-contained HTML (plotly.js inside, ~5 MB) so a saved figure opens offline; built only
+        # when the button is clicked (a callable), not on every slider move.
+        roc_fig = roc_figure(configs, log_far, None)
+        hist_fig = histogram_figure(d, same, st.session_state["tl_threshold"])
+        cols[1].download_button("ROC (HTML)", lambda: roc_fig.to_html(include_plotlyjs=True),
                                 "roc.html", "text/html", key="tl_roc_html")
-        cols[2].download_button("Histogram (HTML)",
-                                histogram_figure(d, same, st.session_state["tl_threshold"]).to_html(include_plotlyjs="cdn"),
+        cols[2].download_button("Histogram (HTML)", lambda: hist_fig.to_html(include_plotlyjs=True),
                                 "distances.html", "text/html", key="tl_hist_html")
         st.caption("PNG: use the camera button in each chart's toolbar.")
