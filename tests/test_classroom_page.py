@@ -134,3 +134,33 @@ def test_a_file_that_is_not_a_model_gives_an_error(app: AppTest, models_dir: Pat
     assert not at.exception, at.exception
     assert "could not be loaded" in text(at.error)
     assert not list(models_dir.glob("*.keras"))
+
+
+def test_a_triplet_from_the_gallery_uses_its_stored_chips(app: AppTest, faces_small, tmp_path: Path) -> None:
+    from facecore.gallery import Gallery
+    from facecore.images import load_image
+    from facecore.metrics import pairwise_distances
+    from ui.common import load_pipeline
+
+    pipeline = load_pipeline("hog", False)
+    gallery = Gallery(tmp_path / "gallery")  # the folder the app fixture points the app at
+    anchor, negative = [p for p, photos in faces_small.items() if len(photos) >= 2][:2]
+    stored = {}
+    for name in (anchor, negative):
+        person = gallery.create_person(name)
+        stored[name] = [
+            gallery.enrol(person.id, path.read_bytes(), pipeline) for path in faces_small[name][:2]
+        ]
+
+    at = go(app, "triplet_classroom")
+    at.radio(key="t_source").set_value("Gallery").run()
+    person_name = stored[anchor][0].person_name
+    at.selectbox(key="t_anchor").set_value(person_name).run()
+    at.selectbox(key="t_negative").set_value(stored[negative][0].person_name).run()
+    assert not at.exception, at.exception
+    assert not at.error, text(at.error)
+    chips = [stored[anchor][0].chip_path, stored[anchor][1].chip_path, stored[negative][0].chip_path]
+    d = pairwise_distances(pipeline.embedder.embed(np.stack([load_image(c) for c in chips])))
+    assert at.selectbox(key="t_anchor").value == person_name
+    assert float(metric(at, "d(a, p)")) == pytest.approx(d[0, 1], abs=1e-3)
+    assert float(metric(at, "d(a, n)")) == pytest.approx(d[0, 2], abs=1e-3)
