@@ -417,3 +417,39 @@ def test_awkward_names_that_are_refused_say_why(tmp_path: Path, name: str, reaso
         gallery.create_person(name)
     assert_clear_message(str(info.value), reason)
     assert [p.name for p in gallery.people()] == ["Zoë Ñu"]
+
+
+ANALYSIS_UPLOAD_KINDS = ["empty", "truncated_jpeg", "png_bomb", "heic", "no_face", "twenty_faces", "cmyk_jpeg"]
+
+
+def test_distance_matrix_uploads_keep_the_good_faces_and_name_the_bad_files(
+    shared_data: Path, gallery_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cases = [bad_input(shared_data, kind) for kind in ANALYSIS_UPLOAD_KINDS]
+    at = open_page("distance_matrix", shared_data, monkeypatch)
+    at.radio(key="dm_source").set_value("Uploaded photos").run()
+    at.file_uploader(key="dm_photos_upload").set_value([upload(case) for case in cases])
+    at.run()
+    assert not at.exception, at.exception
+    errors = joined(at.error)
+    for case in cases:
+        if case.expect == "error":
+            assert f"{upload_name(case)}: " in errors, (case.kind, errors)
+    expected_faces = sum(case.faces or 0 for case in cases if case.expect == "ok")
+    assert at.selectbox(key="dm_a").options == at.selectbox(key="dm_b").options
+    assert len(at.selectbox(key="dm_a").options) == expected_faces
+
+
+@pytest.mark.parametrize("kind", ["random_bytes", "jpeg_header_20000", "no_face"])
+def test_embedding_space_probe_says_what_is_wrong(
+    shared_data: Path, gallery_dir: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    case = bad_input(shared_data, kind)
+    at = open_page("embedding_space", shared_data, monkeypatch)
+    at.file_uploader(key="es_probe_upload").set_value(upload(case))
+    at.run()
+    assert not at.exception, at.exception
+    if case.expect == "error":
+        assert f"{upload_name(case)}: " in joined(at.error)
+    else:
+        assert f"No face found in {upload_name(case)}" in joined(at.warning)
