@@ -103,9 +103,7 @@ def embed_refs(
     refs: tuple[FaceRef, ...], detector: str, model: str, flip_tta: bool
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(embeddings, no_face)`` per face: photos through the pipeline (centre face), chips directly."""
-    from facecore.cache import EmbeddingCache
     from facecore.images import load_image
-    from facecore.samples import embed_images
 
     pipeline = load_pipeline_with(detector, model, flip_tta)
     embeddings = np.zeros((len(refs), pipeline.embedder.dimension), np.float32)
@@ -113,7 +111,8 @@ def embed_refs(
     photos = [i for i, (_, is_chip) in enumerate(refs) if not is_chip]
     chips = [i for i, (_, is_chip) in enumerate(refs) if is_chip]
     if photos:
-        found, missed = embed_images([refs[i][0] for i in photos], pipeline, cache=EmbeddingCache())
+        # No on-disk cache here: a handful of photos, and st.cache_data keeps them for the session.
+        found, missed = pipeline.embed_primary_faces([refs[i][0] for i in photos])
         embeddings[photos], no_face[photos] = found, missed
     if chips:
         embeddings[chips] = pipeline.embedder.embed(np.stack([load_image(refs[i][0]) for i in chips]))

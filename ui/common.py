@@ -587,4 +587,5 @@ def load_pipeline_with(detector: str, model: str, flip_tta: bool) -> FacePipelin
     from facecore.keras_file_embedder import KerasFileEmbedder, default_models_dir
 
     embedder = KerasFileEmbedder(path=str(default_models_dir() / Path(model).name), flip_tta=flip_tta)
-    return FacePipeline(detector, embedder)
+    # Detect exactly as load_pipeline does, so only the embedder differs.
+    return FacePipeline(detector, embedder, detector_options={"max_side": DETECTION_MAX_SIDE})
