@@ -327,8 +327,9 @@ with tab_triplet:
         m4.metric("triplet", kind)
         message = {"easy": st.success, "semi-hard": st.warning, "hard": st.error}[kind]
         message(f"**{kind.capitalize()}**: {KIND_MEANING[kind]}")
-        st.plotly_chart(triplet_figure(d_ap, d_an, d_pn, margin), width="stretch", key="t_figure")
-        st.caption(
+        picture, notes = st.columns([3, 2])
+        picture.plotly_chart(triplet_figure(d_ap, d_an, d_pn, margin), width="stretch", key="t_figure")
+        notes.caption(
             "The anchor is at the centre and the three distances are drawn to scale (the picture keeps "
             "d(a,p), d(a,n) and d(p,n) exactly). A negative inside the dashed circle is hard, in the "
             "orange band semi-hard, outside it easy. Move the margin slider to widen the band."
