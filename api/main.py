@@ -52,7 +52,7 @@ from api.schemas import (
 )
 from facecore.alignment import align_face
 from facecore.calibration import DLIB_DEFAULT_THRESHOLD, calibrated
-from facecore.detection import DETECTORS
+from facecore.detection import DETECTORS, INTERACTIVE_MAX_SIDE
 from facecore.gallery import Gallery, GalleryError, GalleryFace, Person, clean_name, default_gallery_dir
 from facecore.images import MAX_PIXELS, ImageError, decode_image
 from facecore.pipeline import EmbeddedFace, FacePipeline
@@ -67,7 +67,7 @@ MAX_K = 50
 MAX_IMAGES_IN_FLIGHT = 4  # decoded images held at once: bounds memory (40 MP is 120 MB as RGB)
 # As the dashboard (ui.common.DETECTION_MAX_SIDE): detectors see photos shrunk to this longest side, so
 # the API finds the same faces, with the same boxes and embeddings, as the pages do.
-DETECTION_MAX_SIDE = 800
+DETECTION_MAX_SIDE = INTERACTIVE_MAX_SIDE
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorOut, "description": description}

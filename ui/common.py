@@ -19,12 +19,17 @@ import numpy as np
 import streamlit as st
 
 from facecore.calibration import DLIB_DEFAULT_THRESHOLD, Calibration, calibrated
-from facecore.detection import DETECTORS, Face
+from facecore.detection import DETECTORS, INTERACTIVE_MAX_SIDE, Face
 from facecore.images import ImageError, decode_image, downscale_to_max_side
 from facecore.metrics import METRICS
 from facecore.pipeline import EmbeddedFace, FacePipeline
 
 log = logging.getLogger(__name__)
+
+# OpenCV's worker threads spin while TensorFlow, dlib and other sessions hold the cores: in the
+# server a 2,000 px resize took ~100 ms with them against ~10 ms without. Sessions give the
+# parallelism here, so OpenCV runs on the calling thread.
+cv2.setNumThreads(1)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -214,10 +219,7 @@ def identification_threshold(settings: Settings) -> tuple[float, str]:
 # ----------------------------------------------------------------------------- cached resources
 
 
-# Detectors see a copy of each photo shrunk to this longest side (boxes and landmarks are mapped back,
-# and chips are cut from the full-size photo). On the sample photos (up to 2,200 px) 800 px finds the
-# same faces as 1,600 px, group photos included, at under half the time (docs/benchmarks.md).
-DETECTION_MAX_SIDE = 800
+DETECTION_MAX_SIDE = INTERACTIVE_MAX_SIDE  # detectors see photos shrunk to this longest side
 
 
 @st.cache_resource(show_spinner="Loading the face models (TensorFlow)...")
