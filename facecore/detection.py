@@ -89,6 +89,21 @@ class Detector(ABC):
         # threads); the backends do not promise thread safety, so one call runs at a time.
         self._lock = threading.Lock()
 
+    @property
+    def settings_key(self) -> str:
+        """The detector's name and every setting that changes what it finds (for cache keys).
+
+        Public scalar attributes only: backends, locks and the device (same results) are left out.
+        """
+        settings = {
+            key: value
+            for key, value in vars(self).items()
+            if not key.startswith("_")
+            and key not in {"device", "batch_size"}
+            and (value is None or isinstance(value, int | float | str | bool))
+        }
+        return f"{self.name}{sorted(settings.items())}"
+
     def detect(self, image: np.ndarray) -> list[Face]:
         """Faces in one image, largest first."""
         _check_image(image)

@@ -72,7 +72,8 @@ class FacePipeline:
         self.embedder = get_embedder(embedder, flip_tta=flip_tta) if isinstance(embedder, str) else embedder
         self.use_detector_landmarks = use_detector_landmarks
         self.cache = cache
-        self._detector_key = f"{self.detector.name}{sorted(options.items()) if options else ''}"
+        # From the detector itself, so a detector object passed in keys the cache by its real settings.
+        self._detector_key = self.detector.settings_key
 
     # ------------------------------------------------------------------ single images
 

@@ -91,3 +91,12 @@ def test_center_box_and_nearest_face_helpers():
     assert box.detector == CENTER_BOX_FACE_NAME
     assert box.box == (67, 80, 109, 108)
     assert face_nearest_center([], (10, 10)) is None
+
+
+def test_cache_keys_follow_the_detector_settings_however_the_detector_is_given() -> None:
+    # A page's pipeline reused with another cache must not share entries with a detector that
+    # looks at the photo differently (e.g. shrunk to 800 px instead of 1,600 px).
+    shrunk = FacePipeline("hog", detector_options={"max_side": 800})
+    reused = FacePipeline(shrunk.detector, shrunk.embedder)
+    assert reused.cache_key("abc", "primary") == shrunk.cache_key("abc", "primary")
+    assert FacePipeline("hog").cache_key("abc", "primary") != shrunk.cache_key("abc", "primary")
