@@ -53,7 +53,8 @@ from PIL import Image
 from facecore.detection import Face
 from facecore.images import ImageError, decode_image, image_hash
 
-EMBEDDING_DIM = 128
+EMBEDDING_DIM = 128  # the pretrained model's; a kept .keras model may have another size
+MAX_EMBEDDING_DIM = 4096
 MAX_NAME_LENGTH = 100
 UNKNOWN = "unknown"
 SCHEMA_VERSION = 1
@@ -251,9 +252,11 @@ def _single_threaded_faiss() -> None:
 
 
 def _as_embedding(vector: Any) -> np.ndarray:
-    arr = np.asarray(vector, dtype=np.float32).reshape(-1)
-    if arr.size != EMBEDDING_DIM:
-        raise ValueError(f"expected a {EMBEDDING_DIM}-D embedding, got shape {np.shape(vector)}")
+    """A 1-D float32 vector of any size up to ``MAX_EMBEDDING_DIM`` (each model version keeps one size)."""
+    arr = np.asarray(vector, dtype=np.float32)
+    if arr.ndim > 2 or (arr.ndim == 2 and arr.shape[0] != 1) or not 1 <= arr.size <= MAX_EMBEDDING_DIM:
+        raise ValueError(f"expected one embedding vector (1 to {MAX_EMBEDDING_DIM} values), got shape {arr.shape}")
+    arr = arr.reshape(-1)
     if not np.isfinite(arr).all():
         raise ValueError("the embedding contains NaN or infinite values")
     return np.ascontiguousarray(arr)
@@ -319,16 +322,23 @@ def _atomic_write(path: Path, content: bytes) -> None:
 
 
 def _new_index(ids: np.ndarray, vectors: np.ndarray) -> Any:
-    index = faiss.IndexIDMap2(faiss.IndexFlatL2(EMBEDDING_DIM))
+    index = faiss.IndexIDMap2(faiss.IndexFlatL2(vectors.shape[1]))
     if len(ids):
         index.add_with_ids(np.ascontiguousarray(vectors, np.float32), np.ascontiguousarray(ids, np.int64))
     return index
 
 
 def _vectors_from_blobs(blobs: Sequence[bytes]) -> np.ndarray:
+    """Stored vectors as rows; sizes may differ between model versions, so shorter rows are NaN-padded."""
     if not blobs:
         return np.zeros((0, EMBEDDING_DIM), np.float32)
-    return np.frombuffer(b"".join(blobs), np.float32).reshape(len(blobs), EMBEDDING_DIM).copy()
+    sizes = {len(b) for b in blobs}
+    if len(sizes) == 1:
+        return np.frombuffer(b"".join(blobs), np.float32).reshape(len(blobs), -1).copy()
+    rows = np.full((len(blobs), max(sizes) // 4), np.nan, np.float32)
+    for row, blob in zip(rows, blobs, strict=True):
+        row[: len(blob) // 4] = np.frombuffer(blob, np.float32)
+    return rows
 
 
 def decide(matches: Sequence[Match], threshold: float) -> Identification:
@@ -570,6 +580,13 @@ class Gallery:
             ).fetchone()
             if duplicate is not None:
                 raise GalleryError(f"This face is already in the gallery for {name} (face #{duplicate[0]}).")
+            stored = db.execute(
+                "SELECT length(embedding) FROM faces WHERE model_version = ? LIMIT 1", (model_version,)
+            ).fetchone()
+            if stored is not None and stored[0] != vector.nbytes:
+                raise GalleryError(
+                    f"This model's faces in the gallery have {stored[0] // 4}-D embeddings, not {vector.size}-D."
+                )
             # Again, under the write lock: a concurrent delete or repair may have removed a shared file.
             self._ensure_files(files)
             cursor = db.execute(
@@ -692,7 +709,7 @@ class Gallery:
     # ------------------------------------------------------------------ embeddings and search
 
     def embeddings(self, model_version: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(face_ids, person_ids, vectors (n, 128) float32)`` of one model version, by face id."""
+        """``(face_ids, person_ids, vectors (n, dim) float32)`` of one model version, by face id."""
         rows = (
             self._db()
             .execute(
@@ -726,6 +743,8 @@ class Gallery:
             n = min(k, index.ntotal)
             if n == 0:
                 return []
+            if index.d != query.shape[1]:
+                raise ValueError(f"the gallery holds {index.d}-D embeddings of this model, got {query.shape[1]}-D")
             _single_threaded_faiss()
             squared, ids = index.search(query, n)
         return self._matches(ids[0], squared[0])
@@ -840,7 +859,7 @@ class Gallery:
                 index = faiss.deserialize_index(np.ascontiguousarray(saved["index"], np.uint8))
                 revision = int(saved["revision"])
             state = _Index(revision, index)
-            if index.d != EMBEDDING_DIM or len(state.ids()) != index.ntotal:
+            if len(state.ids()) != index.ntotal:
                 return None
             return state
         except Exception:  # any damage (truncated zip, bad FAISS bytes, wrong type) means: rebuild
@@ -857,7 +876,10 @@ class Gallery:
         )
 
     def export_embeddings(self, model_version: str | None = None) -> pd.DataFrame:
-        """One row per face: ``face_id, person, model_version, e0..e127`` (for a CSV download)."""
+        """One row per face: ``face_id, person, model_version, e0..`` (for a CSV download).
+
+        Models of different sizes in one export leave the shorter vectors' extra columns empty (NaN).
+        """
         rows = self._export_rows(model_version)
         meta = pd.DataFrame(
             {
@@ -866,13 +888,12 @@ class Gallery:
                 "model_version": pd.Series([r[2] for r in rows], dtype=object),
             }
         )
-        vectors = pd.DataFrame(
-            _vectors_from_blobs([r[3] for r in rows]), columns=[f"e{i}" for i in range(EMBEDDING_DIM)]
-        )
+        matrix = _vectors_from_blobs([r[3] for r in rows])
+        vectors = pd.DataFrame(matrix, columns=[f"e{i}" for i in range(matrix.shape[1])])
         return pd.concat([meta, vectors], axis=1)
 
     def export_npz_bytes(self, model_version: str | None = None) -> bytes:
-        """An ``.npz`` with ``embeddings (n, 128)``, ``labels``, ``face_ids`` and ``model_versions``."""
+        """An ``.npz`` with ``embeddings (n, dim)``, ``labels``, ``face_ids`` and ``model_versions``."""
         rows = self._export_rows(model_version)
         buffer = io.BytesIO()
         np.savez(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import multiprocessing
 import threading
@@ -245,6 +246,23 @@ def test_faces_of_another_model_version_are_never_compared(tmp_path: Path, embed
     assert [m.person_name for m in gallery.search(face.embedding, model_version="some-other-model")] == [
         "Barack Obama"
     ]
+
+
+def test_each_model_version_keeps_its_own_embedding_size(tmp_path: Path, embedded, model: str) -> None:
+    # A kept .keras model may embed to another size than the pretrained model's 128.
+    gallery = Gallery(tmp_path)
+    person = gallery.create_person("Barack Obama")
+    data, face = embedded("obama", 1)
+    other_data, other_face = embedded("obama", 2)
+    short = dataclasses.replace(face, embedding=face.embedding[:16])
+    gallery.add_face(person.id, data, face, model)
+    gallery.add_face(person.id, data, short, "keras-file-small")
+    assert [m.distance for m in gallery.search(short.embedding, model_version="keras-file-small")] == [0.0]
+    assert gallery.search(face.embedding, model_version=model)[0].distance == 0.0
+    with pytest.raises(GalleryError, match="16-D embeddings, not 128-D"):
+        gallery.add_face(person.id, other_data, other_face, "keras-file-small")
+    exported = gallery.export_embeddings()
+    assert exported.shape == (2, 3 + 128) and exported.iloc[1, 3 + 16 :].isna().all()
 
 
 def test_knn_vote_counts_only_faces_within_threshold() -> None:
