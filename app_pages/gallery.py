@@ -17,7 +17,7 @@ from ui.common import (
     gallery_root,
     images_input,
     load_gallery,
-    load_pipeline,
+    settings_pipeline,
     show_flashes,
     thumbnail_uri,
 )
@@ -98,7 +98,7 @@ def enrol_many(
     People are created as needed. Returns ``(faces enrolled, problems)``; a bad file or one without a
     face is reported and skipped.
     """
-    pipeline = load_pipeline(settings.detector, settings.flip_tta)
+    pipeline = settings_pipeline(settings)
     bar = st.progress(0.0, text=label)
     ids: dict[str, int] = {}
     enrolled, problems = 0, []

@@ -13,7 +13,7 @@ from ui.common import (
     identification_threshold,
     image_input,
     load_gallery,
-    load_pipeline,
+    settings_pipeline,
 )
 
 settings = current_settings()
@@ -31,14 +31,15 @@ if not stored:
     st.page_link("app_pages/gallery.py", label="Open the Gallery", icon=":material/photo_library:")
     st.stop()
 
-pipeline = load_pipeline(settings.detector, settings.flip_tta)
+pipeline = settings_pipeline(settings)
 model_version = pipeline.embedder.version
 usable = [f for f in stored if f.model_version == model_version]
 if not usable:
     versions = ", ".join(sorted({f.model_version for f in stored}))
     st.warning(
         f"The gallery's faces were embedded as {versions}, but the current settings embed as "
-        f"{model_version} (flip TTA changes this). Switch flip TTA in the sidebar, or enrol the photos again."
+        f"{model_version} (the embedding model and flip TTA change this). Switch them in the sidebar, "
+        "or enrol the photos again with these settings."
     )
     st.stop()
 

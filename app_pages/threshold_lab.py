@@ -29,8 +29,8 @@ from ui.common import (
     flash,
     lfw_home_or_error,
     load_gallery,
-    load_pipeline,
     progress_reporter,
+    settings_pipeline,
     show_flashes,
 )
 
@@ -92,7 +92,7 @@ def computed_lfw(subset: str, limit: int | None, detector: str, metric: str, fli
 
 def gallery_pairs(metric: str):
     try:
-        version = load_pipeline(settings.detector, settings.flip_tta).embedder.version
+        version = settings_pipeline(settings).embedder.version
         gallery = load_gallery()
         face_ids, _, vectors = gallery.embeddings(version)
         names = {face.id: face.person_name for face in gallery.faces()}

@@ -21,7 +21,7 @@ from ui.common import (
     images_input,
     lfw_distance_chart,
     load_gallery,
-    load_pipeline,
+    settings_pipeline,
 )
 
 settings = current_settings()
@@ -160,7 +160,7 @@ def gallery_references() -> tuple[list[tuple[str, np.ndarray | None, str]], str]
         return [], ""
     person = by_id[chosen]
     # The stored embeddings of the model the probe goes through (flip TTA gives another model version).
-    version = load_pipeline(settings.detector, settings.flip_tta).embedder.version
+    version = settings_pipeline(settings).embedder.version
     face_ids, person_ids, vectors = gallery.embeddings(version)
     mine = person_ids == person.id
     rows = [

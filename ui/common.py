@@ -42,6 +42,7 @@ DETECTOR_HELP = {
     "mtcnn": "MTCNN (TensorFlow): slower, finds smaller and turned faces, gives 5 landmarks",
 }
 DEFAULT_DETECTOR = "hog"
+PRETRAINED_MODEL = "dlib-keras (pretrained)"
 DEFAULT_METRIC = "euclidean"
 
 # Threshold slider range per metric: (min, max, step).
@@ -75,13 +76,23 @@ class Settings:
     flip_tta: bool
     threshold: float
     calibration: Calibration | None
+    #: ``PRETRAINED_MODEL`` or the file name of a kept ``.keras`` model (see ``embedder_options``).
+    model: str
     #: One line on where the default threshold comes from.
     source: str
     user_set: bool
 
 
-def default_threshold(detector: str, metric: str, flip_tta: bool) -> tuple[float, Calibration | None, str]:
+def default_threshold(
+    detector: str, metric: str, flip_tta: bool, model: str = PRETRAINED_MODEL
+) -> tuple[float, Calibration | None, str]:
     """The LFW-calibrated threshold for this configuration, else a documented fallback."""
+    if model != PRETRAINED_MODEL:
+        # The LFW calibration measured the pretrained model; its threshold means nothing for another one.
+        value = FALLBACK_THRESHOLDS[metric]
+        return value, None, (
+            f"{value:.3f}, not calibrated for {model}: tune it in the Threshold lab on gallery pairs."
+        )
     cal = calibrated(detector, metric, flip_tta)
     if cal is not None:
         return float(cal.threshold), cal, cal.describe()
@@ -111,8 +122,12 @@ def _init_state() -> None:
         state["metric"] = DEFAULT_METRIC
     if not isinstance(state.get("flip_tta"), bool):
         state["flip_tta"] = False
+    if state.get("model") not in embedder_options():
+        if state.get("model") not in (None, PRETRAINED_MODEL):
+            state["_model_missing"] = state["model"]
+        state["model"] = PRETRAINED_MODEL
     state.setdefault(_USER_SET, False)
-    config = (state["detector"], state["metric"], state["flip_tta"])
+    config = (state["detector"], state["metric"], state["flip_tta"], state["model"])
     previous = state.get(_THRESHOLD_FOR)
     if previous == config and isinstance(state.get("threshold"), float | int):
         return
@@ -133,7 +148,8 @@ def _mark_user_threshold() -> None:
 def _reset_threshold() -> None:
     state = st.session_state
     state["threshold"] = _clamp(
-        default_threshold(state["detector"], state["metric"], state["flip_tta"])[0], state["metric"]
+        default_threshold(state["detector"], state["metric"], state["flip_tta"], state["model"])[0],
+        state["metric"],
     )
     state[_USER_SET] = False
 
@@ -142,13 +158,14 @@ def current_settings() -> Settings:
     """The settings the sidebar holds (defaults when a page runs before the sidebar ever did)."""
     _init_state()
     state = st.session_state
-    _, cal, source = default_threshold(state["detector"], state["metric"], state["flip_tta"])
+    _, cal, source = default_threshold(state["detector"], state["metric"], state["flip_tta"], state["model"])
     return Settings(
         detector=state["detector"],
         metric=state["metric"],
         flip_tta=bool(state["flip_tta"]),
         threshold=float(state["threshold"]),
         calibration=cal,
+        model=state["model"],
         source=source,
         user_set=bool(state[_USER_SET]),
     )
@@ -178,6 +195,15 @@ def settings_sidebar() -> Settings:
             key="flip_tta",
             help="Average each face's embedding with its mirror image's (twice the embedding work).",
         )
+        st.selectbox(
+            "Embedding model",
+            embedder_options(),
+            key="model",
+            help="The pretrained dlib ResNet, or a model kept from 'Train your own' (or uploaded there). "
+            "The gallery keeps each model's faces apart: Identify searches only faces embedded by this one.",
+        )
+        if missing := state.pop("_model_missing", None):
+            st.warning(f"The kept model {missing} is gone; using the pretrained model.")
         _init_state()  # apply a detector/metric/TTA change made in this run before the slider exists
         low, high, step = THRESHOLD_RANGES[state["metric"]]
         st.slider(
@@ -209,7 +235,7 @@ def identification_threshold(settings: Settings) -> tuple[float, str]:
     """The euclidean (L2) threshold for gallery search, and a note when it is not the sidebar's."""
     if settings.metric == "euclidean":
         return settings.threshold, ""
-    value, _, source = default_threshold(settings.detector, "euclidean", settings.flip_tta)
+    value, _, source = default_threshold(settings.detector, "euclidean", settings.flip_tta, settings.model)
     return value, (
         f"The gallery is searched with euclidean (L2) distance; the sidebar's threshold is on the "
         f"{settings.metric} scale, so the euclidean default is used: {source}"
@@ -247,23 +273,33 @@ def load_gallery():
     return _gallery_at(str(gallery_root()))
 
 
+def settings_pipeline(settings: Settings) -> FacePipeline:
+    """The pipeline the sidebar chose: its detector, embedding model and flip TTA."""
+    return load_pipeline_with(settings.detector, settings.model, settings.flip_tta)
+
+
 @st.cache_data(max_entries=64, show_spinner=False)
-def _faces_cached(digest: str, detector: str, flip_tta: bool, _image: np.ndarray) -> list[EmbeddedFace]:
-    return load_pipeline(detector, flip_tta).process(_image)
+def _faces_cached(
+    digest: str, detector: str, model: str, flip_tta: bool, _image: np.ndarray
+) -> list[EmbeddedFace]:
+    return load_pipeline_with(detector, model, flip_tta).process(_image)
 
 
 def find_faces(image: np.ndarray, data: bytes, settings: Settings) -> list[EmbeddedFace] | None:
     """Every face in ``image`` (decoded from ``data``), largest first; None after showing an error."""
     try:
-        load_pipeline(settings.detector, settings.flip_tta)  # the models load once, with their own spinner
+        settings_pipeline(settings)  # the models load once, with their own spinner
     except Exception as exc:
         log.exception("model loading failed")
-        st.error(f"The {settings.detector} face models could not be loaded ({type(exc).__name__}: {exc}).")
+        st.error(
+            f"The {settings.detector} detector or the {settings.model} model could not be loaded "
+            f"({type(exc).__name__}: {exc})."
+        )
         return None
     digest = hashlib.sha256(data).hexdigest()
     try:
         with st.spinner("Finding and embedding faces..."):
-            return _faces_cached(digest, settings.detector, settings.flip_tta, image)
+            return _faces_cached(digest, settings.detector, settings.model, settings.flip_tta, image)
     except Exception as exc:  # a page must survive anything a strange image triggers
         log.exception("face pipeline failed")
         st.error(f"Face detection failed on this image ({type(exc).__name__}: {exc}).")
@@ -424,6 +460,12 @@ def lfw_distance_chart(settings: Settings, marks: dict[str, float], *, height: i
     from facecore.calibration import lfw_distances
     from facecore.metrics import rates_at_threshold
 
+    if settings.model != PRETRAINED_MODEL:
+        st.info(
+            f"The LFW distances were measured with the pretrained model, not {settings.model}, so this "
+            "distance is not placed on them. The Threshold lab measures your model on gallery pairs."
+        )
+        return
     found = lfw_distances(settings.detector, settings.metric, settings.flip_tta)
     if found is None:
         st.info(
@@ -568,7 +610,6 @@ def image_uri(image: np.ndarray, size: int = 48) -> str:
 
 # ----------------------------------------------------------------------------- bring-your-own embedders
 
-PRETRAINED_MODEL = "dlib-keras (pretrained)"
 
 
 def embedder_options() -> list[str]:

@@ -24,8 +24,8 @@ from ui.common import (
     images_input,
     lfw_home_or_error,
     load_gallery,
-    load_pipeline,
     progress_reporter,
+    settings_pipeline,
 )
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,7 @@ def _lfw_face_set(key: str, settings: Settings, default_people: int, default_per
     try:
         sample = lfw_sample(
             home,
-            load_pipeline(settings.detector, settings.flip_tta),
+            settings_pipeline(settings),
             n_people=int(people),
             per_person=int(per_person),
             cache=embedding_cache(),
@@ -119,7 +119,7 @@ def _lfw_face_set(key: str, settings: Settings, default_people: int, default_per
 def _gallery_face_set(key: str, settings: Settings) -> FaceSet | None:
     try:
         gallery = load_gallery()
-        version = load_pipeline(settings.detector, settings.flip_tta).embedder.version
+        version = settings_pipeline(settings).embedder.version
         face_ids, _, vectors = gallery.embeddings(version)
         faces = {face.id: face for face in gallery.faces()}
     except Exception as exc:
