@@ -68,9 +68,9 @@ def test_no_pages_folder_beside_the_entry_point() -> None:
 
 def test_home_renders_links_and_settings(app: AppTest) -> None:
     assert "Face Verification Lab" in values(app.title)
-    assert len(app.page_link) == 3
+    assert len(app.page_link) == 9  # every page of the navigation
     assert values(app.metric)[:3] == ["hog", "euclidean", "off"]
-    assert [s.label for s in app.sidebar.selectbox] == ["Face detector", "Distance metric"]
+    assert [s.label for s in app.sidebar.selectbox] == ["Face detector", "Distance metric", "Embedding model"]
     assert "Default:" in joined(app.sidebar.caption)
 
 
