@@ -115,7 +115,8 @@ def one_to_one() -> None:
         st.metric(f"{settings.metric} distance", f"{d:.3f}", help="Smaller means more alike.")
         decision(d, settings.threshold, settings.metric)
         lfw_distance_chart(settings, {"this pair": d})
-    with st.expander("The two 128-D embeddings"):
+    # A toggle, not an expander: a collapsed expander still builds and ships its chart on every run.
+    if st.toggle(f"Show the two {face_a.embedding.size}-D embeddings", key="verify_show_embeddings"):
         embeddings_view({"A": face_a.embedding, "B": face_b.embedding})
 
 

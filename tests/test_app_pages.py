@@ -128,6 +128,11 @@ def test_verify_two_photos_of_the_same_person(app: AppTest, faces_small) -> None
     assert not app.error
     assert len(app.image) >= 3  # both annotated photos and the chips
 
+    # The embeddings are drawn on demand only: one more chart (two 128-bar series) once asked for.
+    charts = len(app.get("plotly_chart"))
+    app.toggle(key="verify_show_embeddings").set_value(True).run()
+    assert len(app.get("plotly_chart")) == charts + 1
+
 
 def test_verify_two_different_people(app: AppTest, faces_small) -> None:
     go(app, "verify")
