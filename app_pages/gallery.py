@@ -98,7 +98,11 @@ def enrol_many(
     People are created as needed. Returns ``(faces enrolled, problems)``; a bad file or one without a
     face is reported and skipped.
     """
-    pipeline = settings_pipeline(settings)
+    try:
+        pipeline = settings_pipeline(settings)
+    except Exception as exc:  # e.g. a kept model file that became unreadable
+        st.error(f"The {settings.model} model could not be loaded ({type(exc).__name__}: {exc}).")
+        return 0, [f"{settings.model}: {exc}"]
     bar = st.progress(0.0, text=label)
     ids: dict[str, int] = {}
     enrolled, problems = 0, []
@@ -192,6 +196,10 @@ with tab_add:
             st.session_state["enrol_person"] = people[0].id
         person_id = st.selectbox(
             "Person", list(by_id), format_func=lambda i: by_id[i].name, key="enrol_person"
+        )
+        st.caption(
+            f"Faces are embedded with {settings.model}{' and flip TTA' if settings.flip_tta else ''} "
+            "(sidebar); Identify searches each model's faces apart."
         )
         nonce = st.session_state.setdefault("_enrol_nonce", 0)
         items = images_input("Photos from", f"enrol_{nonce}")

@@ -31,16 +31,22 @@ if not stored:
     st.page_link("app_pages/gallery.py", label="Open the Gallery", icon=":material/photo_library:")
     st.stop()
 
-pipeline = settings_pipeline(settings)
+try:
+    pipeline = settings_pipeline(settings)
+except Exception as exc:  # e.g. a kept model file that became unreadable
+    st.error(f"The {settings.model} model could not be loaded ({type(exc).__name__}: {exc}).")
+    st.stop()
+# Vectors of different models (or flip TTA settings) are not comparable: search only this one's.
 model_version = pipeline.embedder.version
 usable = [f for f in stored if f.model_version == model_version]
 if not usable:
-    versions = ", ".join(sorted({f.model_version for f in stored}))
-    st.warning(
-        f"The gallery's faces were embedded as {versions}, but the current settings embed as "
-        f"{model_version} (the embedding model and flip TTA change this). Switch them in the sidebar, "
-        "or enrol the photos again with these settings."
+    st.info(
+        f"The gallery has no faces embedded by the sidebar's model, {settings.model}"
+        f"{' with flip TTA' if settings.flip_tta else ''} ({model_version}); its {len(stored)} faces were "
+        "embedded by another embedding model or flip TTA setting. Enrol photos on the Gallery page with "
+        "this model, or switch the model in the sidebar."
     )
+    st.page_link("app_pages/gallery.py", label="Open the Gallery", icon=":material/photo_library:")
     st.stop()
 
 threshold, note = identification_threshold(settings)
@@ -51,6 +57,8 @@ st.caption(
 )
 if note:
     st.caption(note)
+if len(usable) < len(stored):
+    st.caption(f"{len(stored) - len(usable)} gallery faces embedded by other models are not searched.")
 k = st.slider("Nearest gallery faces to show and vote with (k)", 1, 15, 5, key="identify_k")
 
 item = image_input("Probe photo from", "identify_probe")

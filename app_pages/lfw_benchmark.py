@@ -15,7 +15,13 @@ from facecore.detection import DETECTORS
 from facecore.evaluation import evaluate_lfw
 from facecore.metrics import METRICS
 from facecore.samples import pixel_naive_bayes_baseline
-from ui.common import current_settings, embedding_cache, lfw_home_or_error, progress_reporter
+from ui.common import (
+    PRETRAINED_MODEL,
+    current_settings,
+    embedding_cache,
+    lfw_home_or_error,
+    progress_reporter,
+)
 from ui.face_sets import thumbnail
 
 log = logging.getLogger(__name__)
@@ -29,6 +35,9 @@ st.caption(
     "Labeled Faces in the Wild, deep-funneled images, the standard pairs protocol: each fold is scored "
     "with the threshold that was best on the other folds."
 )
+if settings.model != PRETRAINED_MODEL:
+    st.info(f"Everything here measures the pretrained model, not {settings.model} (the sidebar's choice); "
+            "the Threshold lab measures a kept model on the gallery's pairs.")
 home = lfw_home_or_error()
 
 

@@ -23,6 +23,7 @@ from facecore.metrics import (
 )
 from facecore.samples import lfw_pair_distances
 from ui.common import (
+    PRETRAINED_MODEL,
     apply_threshold,
     current_settings,
     embedding_cache,
@@ -190,8 +191,16 @@ def roc_figure(configs: dict[str, dict], log_far: bool, marker: tuple[float, flo
 
 
 def choose_pairs() -> tuple[str, int | None, bool]:
+    sources = list(SOURCES)
+    if settings.model != PRETRAINED_MODEL:
+        # The LFW pairs here are embedded by the pretrained model only; a kept model is tuned on the
+        # gallery's pairs (its faces, enrolled with that model).
+        sources = ["gallery"]
+        st.session_state["tl_source"] = "gallery"
+        st.info(f"{settings.model} is measured on the gallery's pairs: enrol people with it on the Gallery "
+                "page (the LFW pairs here are the pretrained model's).")
     cols = st.columns([2, 1, 1])
-    source = cols[0].radio("Pairs", list(SOURCES), format_func=SOURCES.get, key="tl_source", horizontal=True)
+    source = cols[0].radio("Pairs", sources, format_func=SOURCES.get, key="tl_source", horizontal=True)
     limit, recompute = None, False
     if source != "gallery":
         n = cols[1].number_input("Pairs to use (0 = all)", 0, 6000, 0, step=100, key="tl_limit",

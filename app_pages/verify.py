@@ -171,7 +171,8 @@ def gallery_references() -> tuple[list[tuple[str, np.ndarray | None, str]], str]
     if not rows:
         st.warning(
             f"{person.name}'s faces were stored by another model version than {version} "
-            "(flip TTA changes it); switch flip TTA in the sidebar or enrol them again."
+            f"({settings.model}; flip TTA changes it too); switch the embedding model or flip TTA in the "
+            "sidebar, or enrol them again."
         )
     return rows, person.name
 

@@ -16,6 +16,7 @@ from facecore import training
 from facecore.detection import INTERACTIVE_MAX_SIDE
 from facecore.gallery import Gallery
 from facecore.pipeline import FacePipeline
+from ui.common import PRETRAINED_MODEL
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
 MODEL = "mine.keras"
@@ -66,19 +67,25 @@ def test_verify_with_a_kept_model_says_its_threshold_is_not_calibrated(app: AppT
     assert "Same person" in decision or "Different people" in decision
     assert "measured with the pretrained model" in texts(app.info)  # no LFW chart for another model
 
+    # The Threshold lab, where the caption sends you, offers only the gallery's pairs for this model.
+    app.switch_page("app_pages/threshold_lab.py").run()
+    assert not app.exception, app.exception
+    assert app.radio(key="tl_source").options == ["All pairs of the gallery"]
+
 
 def test_identify_searches_only_faces_of_the_chosen_model(
     app: AppTest, faces_small, tmp_path: Path
 ) -> None:
-    photo = faces_small["obama"][0]
     pretrained = FacePipeline("hog", detector_options={"max_side": INTERACTIVE_MAX_SIDE})
     with Gallery(tmp_path / "gallery") as gallery:
         obama = gallery.create_person("Barack Obama")
-        gallery.enrol(obama.id, photo.read_bytes(), pretrained)
+        gallery.enrol(obama.id, faces_small["obama"][0].read_bytes(), pretrained)
+        biden = gallery.create_person("Joe Biden")  # enrolled with the pretrained model only
+        gallery.enrol(biden.id, faces_small["biden"][0].read_bytes(), pretrained)
 
     choose_model(app)
     app.switch_page("app_pages/identify.py").run()
-    assert "embedding model" in texts(app.warning)  # the pretrained faces are not searched with this model
+    assert f"no faces embedded by the sidebar's model, {MODEL}" in texts(app.info)
 
     app.switch_page("app_pages/gallery.py").run()
     app.selectbox(key="enrol_person").set_value(obama.id)
@@ -93,5 +100,29 @@ def test_identify_searches_only_faces_of_the_chosen_model(
     app.run()
     assert not app.exception, app.exception
     assert "Barack Obama" in texts(app.success)  # the same photo, embedded by the same model: distance 0
+    assert "2 gallery faces embedded by other models are not searched" in texts(app.caption)
+
+    # Biden's pretrained face is never a candidate for this model, even for the very photo enrolled.
+    app.file_uploader(key="identify_probe_upload").set_value(jpeg(faces_small["biden"][0]))
+    app.run()
+    assert not app.exception, app.exception
+    shown = "\n".join(texts(kind) for kind in (app.success, app.warning, app.caption, app.markdown))
+    assert "Joe Biden" not in shown
     with Gallery(tmp_path / "gallery") as gallery:
-        assert len(gallery.model_versions()) == 2  # one face per model, kept apart
+        assert len(gallery.model_versions()) == 2  # each model's faces kept apart
+
+
+def test_a_kept_model_that_disappears_falls_back_to_the_pretrained_model(app: AppTest, models_dir: Path) -> None:
+    gone = models_dir / "gone.keras"
+    gone.write_bytes((models_dir / MODEL).read_bytes())
+    try:
+        app.run()
+        app.selectbox(key="model").set_value(gone.name).run()
+        assert app.selectbox(key="model").value == gone.name
+    finally:
+        gone.unlink()
+    app.run()
+    assert not app.exception, app.exception
+    assert "gone.keras is gone; using the pretrained model" in texts(app.warning)
+    assert app.selectbox(key="model").value == PRETRAINED_MODEL
+    assert "not calibrated" not in texts(app.caption)

@@ -52,8 +52,9 @@ THRESHOLD_RANGES = {
     "cosine": (0.0, 0.5, 0.001),
     "l1": (0.0, 15.0, 0.05),
 }
-# Used only when facecore/data/calibration.json has no entry. Only the euclidean value is
-# published (by dlib); the others are rough equivalents of it for dlib's vectors (length about 1.45).
+# Used only when facecore/data/calibration.json has no entry, and for every kept model (whose
+# vectors LFW never measured: a starting point to tune, not a calibrated value). Only the euclidean
+# value is published (by dlib); the others are rough equivalents of it for dlib's vectors (length ~1.45).
 FALLBACK_THRESHOLDS = {
     "euclidean": DLIB_DEFAULT_THRESHOLD,
     "sqeuclidean": DLIB_DEFAULT_THRESHOLD**2,
@@ -91,7 +92,8 @@ def default_threshold(
         # The LFW calibration measured the pretrained model; its threshold means nothing for another one.
         value = FALLBACK_THRESHOLDS[metric]
         return value, None, (
-            f"{value:.3f}, not calibrated for {model}: tune it in the Threshold lab on gallery pairs."
+            f"{value:.3f} (dlib's fallback), not calibrated for {model}; "
+            "tune it in the Threshold lab on gallery pairs."
         )
     cal = calibrated(detector, metric, flip_tta)
     if cal is not None:
@@ -222,7 +224,7 @@ def settings_sidebar() -> Settings:
         else:
             st.caption(f"Default: {settings.source}")
         st.button(
-            "Reset to calibrated",
+            "Reset to calibrated" if settings.calibration is not None else "Reset to default",
             on_click=_reset_threshold,
             disabled=not settings.user_set,
             key="reset_threshold",

@@ -91,7 +91,8 @@ def _lfw_face_set(key: str, settings: Settings, default_people: int, default_per
     home = lfw_home_or_error()
     if home is None:
         return None
-    store_key = ("lfw", int(people), int(per_person), settings.detector, settings.flip_tta)
+    # The model is in the key: a set embedded by one model must not be shown for another.
+    store_key = ("lfw", int(people), int(per_person), settings.detector, settings.model, settings.flip_tta)
     if store_key in st.session_state.get(_STORE, {}):
         return st.session_state[_STORE][store_key]
     bar = st.progress(0.0, text="Embedding LFW images (cached on disk for next time)")
@@ -128,7 +129,8 @@ def _gallery_face_set(key: str, settings: Settings) -> FaceSet | None:
         return None
     if len(face_ids) == 0:
         st.info(
-            f"The gallery has no faces embedded with {version} (the current flip-TTA setting). "
+            f"The gallery has no faces embedded with {version} (the sidebar's embedding model, "
+            f"{settings.model}, and flip TTA). "
             "Enrol people on the Gallery page, or pick another source."
         )
         return None
@@ -165,7 +167,7 @@ def _upload_face_set(key: str, settings: Settings) -> FaceSet | None:
         labels=labels,
         images=images,
         embeddings=np.stack(vectors),
-        description=f"Uploaded photos ({len(labels)} faces), {settings.detector} detector",
+        description=f"Uploaded photos ({len(labels)} faces), {settings.detector} detector, {settings.model}",
     )
 
 
