@@ -51,11 +51,11 @@ from api.schemas import (
     VerifyPersonOut,
 )
 from facecore.alignment import align_face
-from facecore.calibration import DLIB_DEFAULT_THRESHOLD, calibrated
 from facecore.detection import DETECTORS, INTERACTIVE_MAX_SIDE
 from facecore.gallery import Gallery, GalleryError, GalleryFace, Person, clean_name, default_gallery_dir
 from facecore.images import MAX_PIXELS, ImageError, decode_image
 from facecore.pipeline import EmbeddedFace, FacePipeline
+from facecore.verification.thresholds import DLIB_DEFAULT_THRESHOLD, calibrated
 
 log = logging.getLogger(__name__)
 

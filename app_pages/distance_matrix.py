@@ -6,8 +6,8 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from facecore.analysis import cluster_order, identity_blocks, identity_order
-from facecore.metrics import pairwise_distances
+from facecore.evaluation.analysis import cluster_order, identity_blocks, identity_order
+from facecore.verification.metrics import pairwise_distances
 from ui.common import current_settings
 from ui.face_sets import FaceSet, face_set_picker, thumbnail
 

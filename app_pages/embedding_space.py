@@ -10,8 +10,8 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from facecore.analysis import nearest_neighbours
-from facecore.projection import EXPLANATIONS, METHODS, project, umap_available
+from facecore.evaluation.analysis import nearest_neighbours
+from facecore.evaluation.projection import EXPLANATIONS, METHODS, project, umap_available
 from ui.common import current_settings, decode_or_error, find_faces, image_input
 from ui.face_sets import FaceSet, face_set_picker, thumbnail
 

@@ -10,7 +10,7 @@ from pathlib import Path, PurePosixPath
 import pandas as pd
 import streamlit as st
 
-from facecore.datasets import default_lfw_home, download_lfw, image_folder, lfw_people
+from facecore.evaluation.datasets import default_lfw_home, download_lfw, image_folder, lfw_people
 from ui.common import (
     current_settings,
     flash,

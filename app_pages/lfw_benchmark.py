@@ -7,14 +7,14 @@ from pathlib import Path
 
 import streamlit as st
 
-from facecore.analysis import calibration_table, failure_cases, operating_points
 from facecore.cache import default_cache_dir
-from facecore.calibration import calibrated, lfw_distances, load_calibrations
-from facecore.datasets import read_lfw_pairs
 from facecore.detection import DETECTORS
-from facecore.evaluation import evaluate_lfw
-from facecore.metrics import METRICS
-from facecore.samples import pixel_naive_bayes_baseline
+from facecore.evaluation.analysis import calibration_table, failure_cases, operating_points
+from facecore.evaluation.datasets import read_lfw_pairs
+from facecore.evaluation.lfw import evaluate_lfw
+from facecore.evaluation.samples import pixel_naive_bayes_baseline
+from facecore.verification.metrics import METRICS
+from facecore.verification.thresholds import calibrated, lfw_distances, load_calibrations
 from ui.common import (
     PRETRAINED_MODEL,
     current_settings,

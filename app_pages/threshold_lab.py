@@ -9,10 +9,10 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from facecore.analysis import all_pairs, confusion_table, operating_points, summary_with_ci
-from facecore.calibration import lfw_distances
-from facecore.datasets import read_lfw_pairs
-from facecore.metrics import (
+from facecore.evaluation.analysis import all_pairs, confusion_table, operating_points, summary_with_ci
+from facecore.evaluation.datasets import read_lfw_pairs
+from facecore.evaluation.samples import lfw_pair_distances
+from facecore.verification.metrics import (
     METRICS,
     equal_error_rate,
     kfold_verification,
@@ -21,7 +21,7 @@ from facecore.metrics import (
     roc_auc,
     threshold_sweep,
 )
-from facecore.samples import lfw_pair_distances
+from facecore.verification.thresholds import lfw_distances
 from ui.common import (
     PRETRAINED_MODEL,
     apply_threshold,

@@ -11,10 +11,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from facecore.datasets import default_lfw_home
-from facecore.keras_file_embedder import KerasModelError, default_models_dir, keep_model, saved_models
-from facecore.projection import project
-from facecore.training import (
+from facecore.classroom.training import (
     MINING,
     ClassroomData,
     EpochReport,
@@ -28,6 +25,10 @@ from facecore.training import (
     train_triplet_model,
     train_twin_network,
 )
+from facecore.embedding.keras_file import KerasModelError
+from facecore.embedding.model_store import default_models_dir, keep_model, saved_models
+from facecore.evaluation.datasets import default_lfw_home
+from facecore.evaluation.projection import project
 from ui.common import current_settings, load_pipeline
 
 log = logging.getLogger(__name__)
@@ -122,7 +123,7 @@ def roc_figure(results: list[Verification]) -> go.Figure:
 
 def pretrained_result(data: ClassroomData) -> Verification:
     from facecore.cache import EmbeddingCache
-    from facecore.samples import embed_images
+    from facecore.evaluation.samples import embed_images
 
     pipeline = load_pipeline(settings.detector, settings.flip_tta)
     embeddings, _ = embed_images(list(data.test.paths), pipeline, cache=EmbeddingCache())
@@ -328,7 +329,7 @@ upload = st.file_uploader("A .keras model", type=["keras"], key="byo_upload")
 if upload is not None:
     try:
         kept = keep_model(upload.getvalue(), upload.name)
-        from facecore.keras_file_embedder import KerasFileEmbedder
+        from facecore.embedding.keras_file import KerasFileEmbedder
 
         st.success(f"{KerasFileEmbedder(path=str(kept)).describe()}. Kept as {kept.name}.")
     except KerasModelError as exc:

@@ -9,9 +9,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from facecore.datasets import default_lfw_home, image_folder, lfw_people
-from facecore.metrics import pairwise_distances
-from facecore.triplet import (
+from facecore.classroom.triplets import (
     TRIPLET_KINDS,
     batch_hard_triplets,
     classify_triplet,
@@ -20,6 +18,8 @@ from facecore.triplet import (
     triplet_counts,
     triplet_loss,
 )
+from facecore.evaluation.datasets import default_lfw_home, image_folder, lfw_people
+from facecore.verification.metrics import pairwise_distances
 from ui.common import (
     PRETRAINED_MODEL,
     current_settings,

@@ -8,8 +8,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from facecore.metrics import paired_distances
 from facecore.pipeline import EmbeddedFace
+from facecore.verification.metrics import paired_distances
 from ui.common import (
     Settings,
     current_settings,

@@ -58,9 +58,9 @@ def distance_matrix_page() -> None:
 
 
 def threshold_slider() -> None:
-    from facecore.analysis import confusion_table
-    from facecore.calibration import lfw_distances
-    from facecore.metrics import equal_error_rate, rates_at_threshold, threshold_sweep
+    from facecore.evaluation.analysis import confusion_table
+    from facecore.verification.metrics import equal_error_rate, rates_at_threshold, threshold_sweep
+    from facecore.verification.thresholds import lfw_distances
 
     d, same = lfw_distances("hog", "euclidean", False)
     sweep = threshold_sweep(d, same)
@@ -98,9 +98,9 @@ def threshold_slider() -> None:
 
 def projections(data_home: Path) -> None:
     from facecore.cache import EmbeddingCache
+    from facecore.evaluation.projection import project, umap_available
+    from facecore.evaluation.samples import lfw_sample
     from facecore.pipeline import FacePipeline
-    from facecore.projection import project, umap_available
-    from facecore.samples import lfw_sample
 
     start = time.perf_counter()
     sample = lfw_sample(data_home, FacePipeline("hog"), n_people=500, per_person=4, cache=EmbeddingCache())

@@ -42,7 +42,7 @@ from pathlib import Path
 
 import _repo_path  # noqa: F401  (puts the repo root on sys.path)
 
-from facecore.datasets import image_folder
+from facecore.evaluation.datasets import image_folder
 
 REPO_ROOT = _repo_path.REPO_ROOT
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -94,8 +94,8 @@ def verify_once(page, url: str, a: Path, b: Path) -> tuple[float, str]:
 
 def engine_verify_ms(pairs: list[tuple[Path, Path]]) -> list[float]:
     from facecore.detection import INTERACTIVE_MAX_SIDE
-    from facecore.metrics import paired_distances
     from facecore.pipeline import FacePipeline
+    from facecore.verification.metrics import paired_distances
 
     pipeline = FacePipeline("hog", detector_options={"max_side": INTERACTIVE_MAX_SIDE})
     pipeline.process_bytes(pairs[0][0].read_bytes())  # load the models

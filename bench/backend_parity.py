@@ -18,8 +18,8 @@ import numpy as np
 
 def lfw_chips(data_home: Path, count: int) -> np.ndarray:
     from facecore.alignment import align_face
-    from facecore.datasets import lfw_people
     from facecore.detection import get_detector
+    from facecore.evaluation.datasets import lfw_people
     from facecore.images import load_image
 
     detector = get_detector("hog")
@@ -46,7 +46,7 @@ def main() -> None:
 
     import keras
 
-    from facecore.dlib_resnet import load_keras_model
+    from facecore.embedding.dlib_resnet import load_keras_model
 
     model = load_keras_model(args.weights)
     if args.save:

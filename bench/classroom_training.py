@@ -26,9 +26,7 @@ from pathlib import Path
 
 import _repo_path  # noqa: F401
 
-from facecore.datasets import default_lfw_home
-from facecore.pipeline import FacePipeline
-from facecore.training import (
+from facecore.classroom.training import (
     evaluate_embeddings,
     export_for_chips,
     load_lfw_crops,
@@ -38,6 +36,8 @@ from facecore.training import (
     train_triplet_model,
     train_twin_network,
 )
+from facecore.evaluation.datasets import default_lfw_home
+from facecore.pipeline import FacePipeline
 
 
 def timed(fn):
@@ -72,7 +72,7 @@ def main() -> None:
     (embeddings, _), seconds = timed(lambda: pipeline.embed_primary_faces(list(data.test.paths)))
     results["pretrained dlib-keras"] = (evaluate_embeddings("pretrained", embeddings, data), seconds)
     if args.chips:
-        from facecore.keras_file_embedder import KerasFileEmbedder
+        from facecore.embedding.keras_file import KerasFileEmbedder
 
         with tempfile.TemporaryDirectory() as scratch:
             path = save_model(export_for_chips(runs["batch-all"].model), Path(scratch) / "model.keras")

@@ -40,8 +40,8 @@ def main() -> None:
 
     import keras
 
-    from facecore.dlib_resnet import load_keras_model
-    from facecore.embedding import tensorflow_gpus
+    from facecore.embedding import keras_gpus
+    from facecore.embedding.dlib_resnet import load_keras_model
 
     chips = np.random.default_rng(0).integers(0, 256, (args.chips, 150, 150, 3), dtype=np.uint8)
     model = load_keras_model(args.weights)
@@ -51,7 +51,7 @@ def main() -> None:
     )
     report = {
         "backend": keras.backend.backend(),
-        "gpus": tensorflow_gpus(),
+        "gpus": keras_gpus(),
         "cpu_count": os.cpu_count(),
         "machine": platform.processor() or platform.machine(),
         "batch_size": args.batch_size,

@@ -43,12 +43,12 @@ import _repo_path  # noqa: F401  (puts the repo root on sys.path)
 import faiss
 import numpy as np
 
-from facecore.calibration import DLIB_DEFAULT_THRESHOLD
-from facecore.datasets import lfw_people
-from facecore.detection import Face
+from facecore.evaluation.datasets import lfw_people
 from facecore.gallery import Gallery
 from facecore.images import decode_image, load_image, read_bytes
 from facecore.pipeline import EmbeddedFace, FacePipeline, face_nearest_center
+from facecore.types import Face
+from facecore.verification.thresholds import DLIB_DEFAULT_THRESHOLD
 
 
 def percentiles_ms(seconds: list[float]) -> dict[str, float]:

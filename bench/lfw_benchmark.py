@@ -23,31 +23,36 @@ import _repo_path  # noqa: F401  (puts the repo root on sys.path)
 from tqdm import tqdm
 
 from facecore.cache import EmbeddingCache
-from facecore.calibration import Calibration, write_calibrations, write_lfw_distances
-from facecore.evaluation import embed_lfw_pairs, evaluate_lfw, score_lfw_pairs
-from facecore.metrics import METRICS
+from facecore.config import PipelineConfig
+from facecore.evaluation.lfw import embed_lfw_pairs, evaluate_lfw, score_lfw_pairs
+from facecore.verification.metrics import METRICS
+from facecore.verification.thresholds import Calibration, write_calibrations, write_lfw_distances
 
-# name -> evaluate_lfw options
+# name -> (pipeline config, metric)
 CONFIGS = {
-    "hog": dict(detector="hog"),
-    "hog+flip+cosine": dict(detector="hog", flip_tta=True, metric="cosine"),
-    "mtcnn": dict(detector="mtcnn"),
-    "mtcnn+flip+cosine": dict(detector="mtcnn", flip_tta=True, metric="cosine"),
-    "mtcnn(dlib5)+flip+cosine": dict(detector="mtcnn", flip_tta=True, metric="cosine", use_detector_landmarks=False),
-    "haar": dict(detector="haar"),
-    "haar+flip+cosine": dict(detector="haar", flip_tta=True, metric="cosine"),
+    "hog": (PipelineConfig(detector="hog"), "euclidean"),
+    "hog+flip+cosine": (PipelineConfig(detector="hog", flip_tta=True), "cosine"),
+    "mtcnn": (PipelineConfig(detector="mtcnn"), "euclidean"),
+    "mtcnn+flip+cosine": (PipelineConfig(detector="mtcnn", flip_tta=True), "cosine"),
+    "mtcnn(dlib5)+flip+cosine": (
+        PipelineConfig(detector="mtcnn", flip_tta=True, use_detector_landmarks=False),
+        "cosine",
+    ),
+    "haar": (PipelineConfig(detector="haar"), "euclidean"),
+    "haar+flip+cosine": (PipelineConfig(detector="haar", flip_tta=True), "cosine"),
 }
 
 
-def run(name: str, options: dict, data_home: Path, cache: EmbeddingCache, limit: int | None) -> dict:
+def run(name: str, options: tuple[PipelineConfig, str], data_home: Path, cache: EmbeddingCache, limit: int | None) -> dict:
+    config, metric = options
     with tqdm(total=0, unit="img", desc=name, file=sys.stderr) as bar:
 
         def progress(done: int, total: int) -> None:
             bar.total = total
             bar.update(done - bar.n)
 
-        cold = evaluate_lfw(data_home, cache=cache, limit=limit, progress=progress, **options)
-    warm = evaluate_lfw(data_home, cache=cache, limit=limit, **options)
+        cold = evaluate_lfw(data_home, config, metric=metric, cache=cache, limit=limit, progress=progress)
+    warm = evaluate_lfw(data_home, config, metric=metric, cache=cache, limit=limit)
     assert warm.summary()["accuracy"] == cold.summary()["accuracy"]
     return {"config": name, **cold.summary(), "warm_seconds": round(warm.seconds, 2)}
 
@@ -57,7 +62,7 @@ def write_calibration(data_home: Path, cache: EmbeddingCache) -> None:
     entries, distances, same = [], {}, None
     for detector in ("haar", "hog", "mtcnn"):
         for flip in (False, True):
-            embedded = embed_lfw_pairs(data_home, detector=detector, flip_tta=flip, cache=cache)
+            embedded = embed_lfw_pairs(data_home, PipelineConfig(detector=detector, flip_tta=flip), cache=cache)
             for metric in METRICS:
                 d, same, _, result = score_lfw_pairs(embedded, metric)
                 distances[(detector, metric, flip)] = d

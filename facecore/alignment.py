@@ -26,7 +26,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from facecore.detection import Face
+from facecore.types import Face
 
 CHIP_SIZE = 150
 CHIP_PADDING = 0.25

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facecore.detection import Face
+from facecore.types import Face
 
 SCHEMA = "CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, payload BLOB NOT NULL)"
 

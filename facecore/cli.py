@@ -8,10 +8,33 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from facecore.metrics import METRICS
+from facecore.config import DEFAULT_DETECTOR, PipelineConfig
+from facecore.detection import DETECTORS
+from facecore.embedding import DEFAULT_EMBEDDER, EMBEDDERS
+from facecore.verification.metrics import METRICS
 
-DETECTOR_CHOICES = ("haar", "mtcnn", "hog")
-EMBEDDER_CHOICES = ("dlib-keras", "dlib")
+
+def _pretrained_embedders() -> list[str]:
+    """Embedders that need no file of your own (``keras-file`` is used through the dashboard)."""
+    return [name for name in EMBEDDERS.names() if name != "keras-file"]
+
+
+def _add_pipeline_options(parser: argparse.ArgumentParser) -> None:
+    """The options that make a :class:`~facecore.config.PipelineConfig`, listed from the registries."""
+    parser.add_argument("--detector", choices=DETECTORS.names(), default=DEFAULT_DETECTOR)
+    parser.add_argument("--embedder", choices=_pretrained_embedders(), default=DEFAULT_EMBEDDER)
+    parser.add_argument(
+        "--flip-tta", action="store_true", help="average each chip's and its mirror's embedding"
+    )
+
+
+def _config(args: argparse.Namespace) -> PipelineConfig:
+    return PipelineConfig(
+        detector=args.detector,
+        embedder=args.embedder,
+        flip_tta=args.flip_tta,
+        use_detector_landmarks=not getattr(args, "dlib_landmarks", False),
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,14 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--data-home", required=True, type=Path, help="folder holding lfw_home/ (read-only)"
     )
-    evaluate.add_argument("--detector", choices=DETECTOR_CHOICES, default="hog")
-    evaluate.add_argument("--embedder", choices=EMBEDDER_CHOICES, default="dlib-keras")
+    _add_pipeline_options(evaluate)
     evaluate.add_argument("--metric", choices=METRICS, default="euclidean")
     evaluate.add_argument("--pairs", choices=("10_folds", "dev_test", "dev_train"), default="10_folds")
     evaluate.add_argument("--limit", type=int, default=None, help="use at most N pairs, balanced over folds")
-    evaluate.add_argument(
-        "--flip-tta", action="store_true", help="average each chip's and its mirror's embedding"
-    )
     evaluate.add_argument(
         "--dlib-landmarks",
         action="store_true",
@@ -42,9 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     embed = commands.add_parser("embed", help="detect and embed every face in images")
     embed.add_argument("images", nargs="+", type=Path)
-    embed.add_argument("--detector", choices=DETECTOR_CHOICES, default="hog")
-    embed.add_argument("--embedder", choices=EMBEDDER_CHOICES, default="dlib-keras")
-    embed.add_argument("--flip-tta", action="store_true")
+    _add_pipeline_options(embed)
     embed.add_argument("--json", action="store_true", help="JSON lines only (no readable notes on stderr)")
     return parser
 
@@ -53,7 +70,7 @@ def run_evaluate_lfw(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from facecore.cache import EmbeddingCache
-    from facecore.evaluation import evaluate_lfw
+    from facecore.evaluation.lfw import evaluate_lfw
 
     cache = None if args.no_cache else EmbeddingCache(args.cache_dir)
     with tqdm(total=0, unit="img", desc=f"embedding LFW ({args.detector})", file=sys.stderr) as bar:
@@ -64,13 +81,10 @@ def run_evaluate_lfw(args: argparse.Namespace) -> int:
 
         evaluation = evaluate_lfw(
             args.data_home,
-            detector=args.detector,
-            embedder=args.embedder,
+            _config(args),
             metric=args.metric,
             subset=args.pairs,
             limit=args.limit,
-            flip_tta=args.flip_tta,
-            use_detector_landmarks=not args.dlib_landmarks,
             cache=cache,
             progress=progress,
         )
@@ -98,9 +112,9 @@ def run_evaluate_lfw(args: argparse.Namespace) -> int:
 
 def run_embed(args: argparse.Namespace) -> int:
     from facecore.images import ImageError, read_bytes
-    from facecore.pipeline import FacePipeline
+    from facecore.pipeline import build_pipeline
 
-    pipeline = FacePipeline(args.detector, args.embedder, flip_tta=args.flip_tta)
+    pipeline = build_pipeline(_config(args))
     failures = 0
     for path in args.images:
         try:

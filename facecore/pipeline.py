@@ -1,23 +1,25 @@
 """The whole path in one place: image -> faces -> aligned chips -> embeddings (with caching).
 
-Pages, the CLI and the API call this module rather than chaining the steps themselves, so a
-face is always detected, aligned and embedded the same way everywhere.
+Pages, the CLI and the API call this module rather than chaining the steps themselves, so a face is
+always detected, aligned and embedded the same way everywhere. :func:`build_pipeline` is the one
+factory: a :class:`~facecore.config.PipelineConfig` in, a ready ``FacePipeline`` out (the models
+themselves load once per process and are shared).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from facecore.alignment import ALIGNMENT_VERSION, align_face
 from facecore.cache import CachedFaces, EmbeddingCache
-from facecore.detection import Detector, Face, get_detector
+from facecore.config import PipelineConfig
+from facecore.detection import Detector, get_detector
 from facecore.embedding import Embedder, get_embedder
 from facecore.images import decode_image, image_hash, read_bytes
+from facecore.types import EmbeddedFace, Face
 
 Progress = Callable[[int, int], None]
 
@@ -26,16 +28,6 @@ Progress = Callable[[int, int], None]
 # image, so every pair still gets a distance (as the LFW protocol requires); counted as no_face.
 CENTER_BOX_FRACTIONS = (0.268, 0.320, 0.436, 0.432)
 CENTER_BOX_FACE_NAME = "center-fallback"
-
-
-@dataclass(frozen=True)
-class EmbeddedFace:
-    """A face with its embedding; ``chip`` is the aligned 150x150 crop (None when read from cache)."""
-
-    face: Face
-    embedding: np.ndarray
-    chip: np.ndarray | None = None
-    alignment: str | None = None
 
 
 def center_box_face(shape: tuple[int, ...]) -> Face:
@@ -59,20 +51,22 @@ class FacePipeline:
 
     def __init__(
         self,
-        detector: str | Detector = "hog",
-        embedder: str | Embedder = "dlib-keras",
+        config: PipelineConfig | None = None,
         *,
-        flip_tta: bool = False,
-        use_detector_landmarks: bool = True,
         cache: EmbeddingCache | None = None,
-        detector_options: dict[str, Any] | None = None,
+        detector: Detector | None = None,
+        embedder: Embedder | None = None,
     ) -> None:
-        options = detector_options or {}
-        self.detector = get_detector(detector, **options) if isinstance(detector, str) else detector
-        self.embedder = get_embedder(embedder, flip_tta=flip_tta) if isinstance(embedder, str) else embedder
-        self.use_detector_landmarks = use_detector_landmarks
+        """The models of ``config`` (shared per process); ``detector``/``embedder`` objects replace them.
+
+        Cache keys come from the objects actually used (the detector's settings, the embedder's version),
+        so a pipeline built around a custom detector never shares entries with another configuration.
+        """
+        self.config = config or PipelineConfig()
+        self.detector = detector or get_detector(self.config.detector, **self.config.detector_options)
+        self.embedder = embedder or get_embedder(self.config.embedder, **self.config.embedder_options)
+        self.use_detector_landmarks = self.config.use_detector_landmarks
         self.cache = cache
-        # From the detector itself, so a detector object passed in keys the cache by its real settings.
         self._detector_key = self.detector.settings_key
 
     # ------------------------------------------------------------------ single images
@@ -86,7 +80,7 @@ class FacePipeline:
             return []
         vectors = self.embedder.embed(np.stack([a.chip for a in aligned]))
         return [
-            EmbeddedFace(face=a.face, embedding=v, chip=a.chip, alignment=a.method)
+            EmbeddedFace(face=a.face, embedding=v, chip=a.chip, alignment=a.method, landmarks=a.landmarks)
             for a, v in zip(aligned, vectors, strict=True)
         ]
 
@@ -173,3 +167,8 @@ class FacePipeline:
 def _to_cached(found: Sequence[EmbeddedFace], *, fallback: bool, dim: int) -> CachedFaces:
     vectors = np.stack([f.embedding for f in found]) if found else np.zeros((0, dim), np.float32)
     return CachedFaces(faces=tuple(f.face for f in found), embeddings=vectors, fallback=fallback)
+
+
+def build_pipeline(config: PipelineConfig | None = None, *, cache: EmbeddingCache | None = None) -> FacePipeline:
+    """The one factory: the pipeline of ``config`` (default: ``PipelineConfig()``), models shared per process."""
+    return FacePipeline(config, cache=cache)

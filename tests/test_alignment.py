@@ -17,7 +17,7 @@ dlib = pytest.importorskip("dlib")
 face_recognition_models = pytest.importorskip("face_recognition_models")
 
 from facecore import alignment as al  # noqa: E402
-from facecore.detection import Face  # noqa: E402
+from facecore.types import Face  # noqa: E402
 
 N_LFW = 24
 # Large photos: each needs dlib's image pyramid (depth 1 to 3), plus one that does not.

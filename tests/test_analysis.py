@@ -1,6 +1,6 @@
 """Unit tests of the analysis helpers: orderings, tables, projections and the fixed LFW sample.
 
-The metric tables are checked against facecore.metrics on small hand-made arrays; the orderings
+The metric tables are checked against facecore.verification.metrics on small hand-made arrays; the orderings
 and projections on real embeddings of a fixed LFW sample (shared by the module, cached on disk).
 """
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facecore.analysis import (
+from facecore.evaluation.analysis import (
     all_pairs,
     calibration_table,
     cluster_order,
@@ -23,17 +23,17 @@ from facecore.analysis import (
     operating_points,
     summary_with_ci,
 )
-from facecore.calibration import load_calibrations
-from facecore.metrics import rates_at_threshold, roc_auc, tar_at_far
-from facecore.projection import project, umap_available
+from facecore.evaluation.projection import project, umap_available
+from facecore.verification.metrics import rates_at_threshold, roc_auc, tar_at_far
+from facecore.verification.thresholds import load_calibrations
 
 
 @pytest.fixture(scope="module")
 def sample(lfw_home: Path, tmp_path_factory: pytest.TempPathFactory):
     """4 LFW people x 3 images, hog + dlib-keras, embedded once into a module cache."""
     from facecore.cache import EmbeddingCache
+    from facecore.evaluation.samples import lfw_sample
     from facecore.pipeline import FacePipeline
-    from facecore.samples import lfw_sample
 
     cache = EmbeddingCache(tmp_path_factory.mktemp("analysis_cache"))
     return lfw_sample(lfw_home, FacePipeline("hog"), n_people=4, per_person=3, cache=cache)
@@ -59,7 +59,7 @@ def test_identity_order_groups_names_and_keeps_order_within_a_name() -> None:
 
 
 def test_cluster_order_puts_each_lfw_identity_together(sample) -> None:
-    from facecore.metrics import pairwise_distances
+    from facecore.verification.metrics import pairwise_distances
 
     order = cluster_order(pairwise_distances(sample.embeddings))
     assert sorted(order) == list(range(len(sample)))
@@ -74,7 +74,7 @@ def test_cluster_order_rejects_non_square_input() -> None:
 
 
 def test_lfw_sample_is_fixed_and_labelled(sample, lfw_home: Path) -> None:
-    from facecore.samples import lfw_sample_paths
+    from facecore.evaluation.samples import lfw_sample_paths
 
     again = lfw_sample_paths(lfw_home, 4, 3)
     assert [p for _, p in again] == sample.paths
@@ -187,8 +187,8 @@ def test_umap_projects_real_embeddings(sample) -> None:
 
 
 def test_pixel_baseline_is_far_below_the_model(lfw_home: Path, tmp_path: Path) -> None:
-    from facecore.calibration import calibrated
-    from facecore.samples import pixel_naive_bayes_baseline
+    from facecore.evaluation.samples import pixel_naive_bayes_baseline
+    from facecore.verification.thresholds import calibrated
 
     baseline = pixel_naive_bayes_baseline(lfw_home, tmp_path)
     assert (baseline.train_pairs, baseline.test_pairs) == (2200, 1000)

@@ -163,7 +163,7 @@ def test_embedding_space_with_too_few_faces_says_so(environment) -> None:
 
 
 def test_lfw_benchmark_stored_failures_run_and_baseline(environment) -> None:
-    from facecore.calibration import load_calibrations
+    from facecore.verification.thresholds import load_calibrations
 
     at = open_page("lfw_benchmark")
     assert len(at.dataframe[0].value) == len(load_calibrations())

@@ -95,7 +95,7 @@ def test_threshold_follows_the_configuration_unless_set(app: AppTest) -> None:
 
 
 def test_draw_faces_marks_every_face_on_a_small_copy() -> None:
-    from facecore.detection import Face
+    from facecore.types import Face
     from ui.common import draw_faces
 
     image = np.zeros((3000, 2000, 3), np.uint8)
@@ -175,12 +175,12 @@ def test_verify_rejects_bad_files_with_a_message(app: AppTest) -> None:
 
 def test_verify_places_the_pair_on_the_lfw_chart(app: AppTest, faces_small, monkeypatch) -> None:
     # Synthetic LFW distances, so the chart is tested whether or not the real file exists yet.
-    import facecore.calibration
+    import facecore.verification.thresholds
 
     rng = np.random.default_rng(0)
     same = np.repeat([True, False], 300)
     distances = np.where(same, rng.normal(0.4, 0.08, 600), rng.normal(0.85, 0.1, 600))
-    monkeypatch.setattr(facecore.calibration, "lfw_distances", lambda *args, **kwargs: (distances, same))
+    monkeypatch.setattr(facecore.verification.thresholds, "lfw_distances", lambda *args, **kwargs: (distances, same))
     go(app, "verify")
     app.file_uploader(key="verify_a_upload").set_value(jpeg(faces_small["obama"][0]))
     app.file_uploader(key="verify_b_upload").set_value(jpeg(faces_small["obama"][2]))

@@ -45,7 +45,7 @@ def text(elements) -> str:
 
 
 def test_a_picked_triplet_shows_the_pretrained_distances(app: AppTest, faces_small) -> None:
-    from facecore.metrics import pairwise_distances
+    from facecore.verification.metrics import pairwise_distances
     from ui.common import load_pipeline
 
     at = go(app, "triplet_classroom")
@@ -139,7 +139,7 @@ def test_a_file_that_is_not_a_model_gives_an_error(app: AppTest, models_dir: Pat
 def test_a_triplet_from_the_gallery_uses_its_stored_chips(app: AppTest, faces_small, tmp_path: Path) -> None:
     from facecore.gallery import Gallery
     from facecore.images import load_image
-    from facecore.metrics import pairwise_distances
+    from facecore.verification.metrics import pairwise_distances
     from ui.common import load_pipeline
 
     pipeline = load_pipeline("hog", False)

@@ -1,4 +1,4 @@
-"""facecore.datasets against the real LFW copy (read-only) and small folders made in tmp_path."""
+"""facecore.evaluation.datasets against the real LFW copy (read-only) and small folders made in tmp_path."""
 
 from __future__ import annotations
 

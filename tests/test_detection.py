@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facecore.detection import DETECTORS, Detector, Face, detect_faces, get_detector
+from facecore.detection import DETECTORS, Detector, detect_faces, get_detector
 from facecore.images import load_image
+from facecore.types import Face
 
 Box = tuple[int, int, int, int]
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from facecore.cache import EmbeddingCache
-from facecore.datasets import read_lfw_pairs
-from facecore.evaluation import evaluate_lfw, fold_ids, select_pairs
+from facecore.evaluation.datasets import read_lfw_pairs
+from facecore.evaluation.lfw import evaluate_lfw, fold_ids, select_pairs
 
 SUMMARY_KEYS = {
     "accuracy", "accuracy_std", "auc", "eer", "tar_at_far_1e-3", "threshold", "pairs", "images", "no_face", "seconds",

@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from facecore.detection import Face
 from facecore.gallery import Gallery, GalleryError, Match, decide
 from facecore.images import decode_image, read_bytes
 from facecore.pipeline import EmbeddedFace, FacePipeline
+from facecore.types import Face
 
 THRESHOLD = 0.6  # dlib's published euclidean operating point
 

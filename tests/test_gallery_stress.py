@@ -22,9 +22,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facecore.detection import Face
 from facecore.gallery import Gallery, GalleryError
 from facecore.pipeline import EmbeddedFace, FacePipeline
+from facecore.types import Face
 
 WRITERS = 4
 FACES_PER_WRITER = 500

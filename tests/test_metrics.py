@@ -1,4 +1,4 @@
-"""facecore.metrics: hand-checked small cases plus property tests."""
+"""facecore.verification.metrics: hand-checked small cases plus property tests."""
 
 from __future__ import annotations
 

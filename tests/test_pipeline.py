@@ -9,8 +9,8 @@ import pytest
 
 from facecore.cache import EmbeddingCache
 from facecore.images import read_bytes
-from facecore.metrics import pairwise_distances, roc_auc
 from facecore.pipeline import CENTER_BOX_FACE_NAME, FacePipeline, center_box_face, face_nearest_center
+from facecore.verification.metrics import pairwise_distances, roc_auc
 
 
 @pytest.fixture(scope="module")

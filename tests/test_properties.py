@@ -1,4 +1,4 @@
-"""Property tests (hypothesis) for facecore.metrics: what must hold for every input, not just hand cases.
+"""Property tests (hypothesis) for facecore.verification.metrics: what must hold for every input, not just hand cases.
 
 tests/test_metrics.py already checks self-distance symmetry, paired-vs-pairwise agreement, the AUC/EER
 range, sweep monotonicity and the best threshold against brute force; these add the metric axioms

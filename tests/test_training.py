@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from facecore import training as T
-from facecore.triplet import batch_all_loss, semi_hard_triplets
+from facecore.classroom.triplets import batch_all_loss, semi_hard_triplets
 
 MARGIN = 0.2
 EPOCHS = 2
@@ -148,7 +148,7 @@ def test_saved_model_loads_back_as_an_embedder_with_the_same_vectors(
     trained: T.TrainingRun, real_chips: np.ndarray, tmp_path: Path
 ) -> None:
     from facecore.embedding import get_embedder
-    from facecore.keras_file_embedder import KerasFileEmbedder
+    from facecore.embedding.keras_file import KerasFileEmbedder
 
     for_chips = T.export_for_chips(trained.model)
     path = T.save_model(for_chips, tmp_path / "classroom.keras")
@@ -167,7 +167,7 @@ def test_saved_model_loads_back_as_an_embedder_with_the_same_vectors(
 def test_a_crop_model_is_fed_resized_grey_chips(
     trained: T.TrainingRun, real_chips: np.ndarray, tmp_path: Path
 ) -> None:
-    from facecore.keras_file_embedder import KerasFileEmbedder
+    from facecore.embedding.keras_file import KerasFileEmbedder
 
     path = T.save_model(trained.model, tmp_path / "crops.keras")  # takes 32x32 grey, not chips
     embedder = KerasFileEmbedder(path=str(path))
@@ -177,8 +177,8 @@ def test_a_crop_model_is_fed_resized_grey_chips(
 
 
 def test_the_pipeline_runs_on_a_loaded_model(trained: T.TrainingRun, faces_small, tmp_path: Path) -> None:
+    from facecore.embedding.keras_file import KerasFileEmbedder
     from facecore.images import load_image
-    from facecore.keras_file_embedder import KerasFileEmbedder
     from facecore.pipeline import FacePipeline
 
     path = T.save_model(T.export_for_chips(trained.model), tmp_path / "pipeline.keras")
@@ -188,7 +188,7 @@ def test_the_pipeline_runs_on_a_loaded_model(trained: T.TrainingRun, faces_small
 
 
 def test_unusable_files_are_refused_with_a_reason(data: T.ClassroomData, tmp_path: Path) -> None:
-    from facecore.keras_file_embedder import KerasModelError, load_embedding_model
+    from facecore.embedding.keras_file import KerasModelError, load_embedding_model
 
     with pytest.raises(KerasModelError, match=".keras"):
         load_embedding_model(tmp_path / "model.h5")

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from facecore.triplet import (
+from facecore.classroom.triplets import (
     batch_all_loss,
     batch_hard_triplets,
     batch_triplets,

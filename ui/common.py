@@ -18,11 +18,11 @@ import cv2
 import numpy as np
 import streamlit as st
 
-from facecore.calibration import DLIB_DEFAULT_THRESHOLD, Calibration, calibrated
 from facecore.detection import DETECTORS, INTERACTIVE_MAX_SIDE, Face
 from facecore.images import ImageError, decode_image, downscale_to_max_side
-from facecore.metrics import METRICS
 from facecore.pipeline import EmbeddedFace, FacePipeline
+from facecore.verification.metrics import METRICS
+from facecore.verification.thresholds import DLIB_DEFAULT_THRESHOLD, Calibration, calibrated
 
 log = logging.getLogger(__name__)
 
@@ -459,8 +459,8 @@ def lfw_distance_chart(settings: Settings, marks: dict[str, float], *, height: i
     """
     import plotly.graph_objects as go
 
-    from facecore.calibration import lfw_distances
-    from facecore.metrics import rates_at_threshold
+    from facecore.verification.metrics import rates_at_threshold
+    from facecore.verification.thresholds import lfw_distances
 
     if settings.model != PRETRAINED_MODEL:
         st.info(
@@ -580,7 +580,7 @@ def embedding_cache():
 
 def lfw_home_or_error() -> Path | None:
     """LFW's data home, or None after an ``st.error`` saying how to point the app at it."""
-    from facecore.datasets import default_lfw_home
+    from facecore.evaluation.datasets import default_lfw_home
 
     home = default_lfw_home()
     if home is None or not (home / "lfw_home" / "lfw_funneled").is_dir():
@@ -616,7 +616,7 @@ def image_uri(image: np.ndarray, size: int = 48) -> str:
 
 def embedder_options() -> list[str]:
     """The pretrained embedder plus every kept ``.keras`` model (file names), for a model picker."""
-    from facecore.keras_file_embedder import saved_models
+    from facecore.embedding.keras_file import saved_models
 
     return [PRETRAINED_MODEL, *(path.name for path in saved_models())]
 
@@ -629,7 +629,7 @@ def load_pipeline_with(detector: str, model: str, flip_tta: bool) -> FacePipelin
     """
     if model == PRETRAINED_MODEL:
         return load_pipeline(detector, flip_tta)
-    from facecore.keras_file_embedder import KerasFileEmbedder, default_models_dir
+    from facecore.embedding.keras_file import KerasFileEmbedder, default_models_dir
 
     embedder = KerasFileEmbedder(path=str(default_models_dir() / Path(model).name), flip_tta=flip_tta)
     # Detect exactly as load_pipeline does, so only the embedder differs.

@@ -1,6 +1,6 @@
 """Choosing a labelled set of faces for the analysis pages: an LFW sample, gallery people or uploads.
 
-Streamlit glue only: the embeddings come from ``facecore.samples`` (through the on-disk cache) or
+Streamlit glue only: the embeddings come from ``facecore.evaluation.samples`` (through the on-disk cache) or
 from the gallery's stored vectors. Failures become an ``st.error`` and a ``None`` result.
 """
 
@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
+from facecore.evaluation.samples import lfw_sample
 from facecore.images import load_image
-from facecore.samples import lfw_sample
 from ui.common import (
     Settings,
     decode_or_error,

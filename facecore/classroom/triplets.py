@@ -14,7 +14,7 @@ each anchor, its farthest positive and its closest negative. *Semi-hard* (FaceNe
 anchor-positive pair, the closest negative that is still farther than the positive; when no negative
 is, it falls back to the farthest negative (as TensorFlow Addons' ``TripletSemiHardLoss`` does).
 
-The Keras losses used for training (:mod:`facecore.training`) compute the same quantities on tensors;
+The Keras losses used for training (:mod:`facecore.classroom.training`) compute the same quantities on tensors;
 the tests check that both agree.
 """
 
@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-from facecore.metrics import pairwise_distances
+from facecore.verification.metrics import pairwise_distances
 
 TRIPLET_KINDS = ("easy", "semi-hard", "hard")
 

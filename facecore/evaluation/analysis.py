@@ -14,8 +14,7 @@ import pandas as pd
 from scipy.cluster.hierarchy import leaves_list, linkage, optimal_leaf_ordering
 from scipy.spatial.distance import squareform
 
-from facecore.calibration import Calibration
-from facecore.metrics import (
+from facecore.verification.metrics import (
     bootstrap_ci,
     equal_error_rate,
     pairwise_distances,
@@ -23,6 +22,7 @@ from facecore.metrics import (
     roc_auc,
     tar_at_far,
 )
+from facecore.verification.thresholds import Calibration
 
 #: The FAR targets of the operating-points table (10%, 1%, 0.1%).
 FAR_TARGETS = (0.1, 0.01, 0.001)

@@ -10,9 +10,10 @@ from typing import Any
 import numpy as np
 
 from facecore.cache import EmbeddingCache
-from facecore.datasets import Pair, read_lfw_pairs, unique_images
-from facecore.metrics import KFoldResult, kfold_verification, paired_distances
+from facecore.config import PipelineConfig
+from facecore.evaluation.datasets import Pair, read_lfw_pairs, unique_images
 from facecore.pipeline import FacePipeline, Progress
+from facecore.verification.metrics import KFoldResult, kfold_verification, paired_distances
 
 N_FOLDS = 10
 
@@ -82,22 +83,21 @@ class LfwEmbeddings:
 
 def embed_lfw_pairs(
     data_home: str | Path,
+    config: PipelineConfig | None = None,
     *,
-    detector: str = "hog",
-    embedder: str = "dlib-keras",
     subset: str = "10_folds",
     limit: int | None = None,
-    flip_tta: bool = False,
-    use_detector_landmarks: bool = True,
     cache: EmbeddingCache | None = None,
     progress: Progress | None = None,
 ) -> LfwEmbeddings:
-    """Embed every image of the chosen LFW pairs once (through the cache when given)."""
+    """Embed every image of the chosen LFW pairs once (through the cache when given).
+
+    LFW's photos are 250 px, so they are always detected at full size (``max_side`` is dropped from
+    ``config``): the dashboard's and the CLI's runs then share cache entries.
+    """
     pairs = select_pairs(read_lfw_pairs(data_home, subset), limit)
     images = unique_images(pairs)
-    pipeline = FacePipeline(
-        detector, embedder, flip_tta=flip_tta, use_detector_landmarks=use_detector_landmarks, cache=cache
-    )
+    pipeline = FacePipeline((config or PipelineConfig()).replace(max_side=None), cache=cache)
     embeddings, no_face = pipeline.embed_primary_faces(images, progress=progress)
     index = {path: i for i, path in enumerate(images)}
     return LfwEmbeddings(
@@ -120,14 +120,11 @@ def score_lfw_pairs(embedded: LfwEmbeddings, metric: str = "euclidean") -> tuple
 
 def evaluate_lfw(
     data_home: str | Path,
+    config: PipelineConfig | None = None,
     *,
-    detector: str = "hog",
-    embedder: str = "dlib-keras",
     metric: str = "euclidean",
     subset: str = "10_folds",
     limit: int | None = None,
-    flip_tta: bool = False,
-    use_detector_landmarks: bool = True,
     cache: EmbeddingCache | None = None,
     progress: Progress | None = None,
 ) -> LfwEvaluation:
@@ -136,30 +133,21 @@ def evaluate_lfw(
     Thresholds are always chosen on the training folds, never on the pairs they score.
     """
     started = time.perf_counter()
-    embedded = embed_lfw_pairs(
-        data_home,
-        detector=detector,
-        embedder=embedder,
-        subset=subset,
-        limit=limit,
-        flip_tta=flip_tta,
-        use_detector_landmarks=use_detector_landmarks,
-        cache=cache,
-        progress=progress,
-    )
+    config = config or PipelineConfig()
+    embedded = embed_lfw_pairs(data_home, config, subset=subset, limit=limit, cache=cache, progress=progress)
     distances, same, folds, result = score_lfw_pairs(embedded, metric)
-    config = {
+    described = {
         "dataset": "LFW (deep-funneled)",
         "subset": subset,
         "protocol": f"{len(set(folds.tolist()))}-fold, threshold chosen on the other folds",
-        "detector": detector,
+        "detector": config.detector,
         "embedder": embedded.embedder,
         "metric": metric,
-        "flip_tta": flip_tta,
-        "landmarks": "detector" if use_detector_landmarks else "dlib 5-point",
+        "flip_tta": config.flip_tta,
+        "landmarks": "detector" if config.use_detector_landmarks else "dlib 5-point",
     }
     return LfwEvaluation(
-        config=config,
+        config=described,
         pairs=embedded.pairs,
         distances=distances,
         same=same,

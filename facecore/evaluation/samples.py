@@ -14,10 +14,11 @@ from pathlib import Path
 import numpy as np
 
 from facecore.cache import EmbeddingCache
-from facecore.datasets import lfw_people
-from facecore.evaluation import LfwEmbeddings, embed_lfw_pairs
-from facecore.metrics import paired_distances
+from facecore.config import PipelineConfig
+from facecore.evaluation.datasets import lfw_people
+from facecore.evaluation.lfw import LfwEmbeddings, embed_lfw_pairs
 from facecore.pipeline import FacePipeline, Progress
+from facecore.verification.metrics import paired_distances
 
 
 @dataclass(frozen=True)
@@ -62,9 +63,9 @@ def embed_images(
     differs, so a page's shared pipeline can be used as is.
     """
     cached = FacePipeline(
-        pipeline.detector,
-        pipeline.embedder,
-        use_detector_landmarks=pipeline.use_detector_landmarks,
+        pipeline.config,
+        detector=pipeline.detector,
+        embedder=pipeline.embedder,
         cache=cache if cache is not None else pipeline.cache,
     )
     return cached.embed_primary_faces(paths, progress=progress)
@@ -110,19 +111,16 @@ class PairDistances:
 
 def lfw_pair_distances(
     data_home: str | os.PathLike[str],
+    config: PipelineConfig,
     *,
-    detector: str,
     metric: str,
-    flip_tta: bool,
     subset: str = "10_folds",
     limit: int | None = None,
     cache: EmbeddingCache | None = None,
     progress: Progress | None = None,
 ) -> PairDistances:
     """Distances of LFW pairs (all of ``subset``, or a fold- and class-balanced ``limit``)."""
-    embedded = embed_lfw_pairs(
-        data_home, detector=detector, subset=subset, limit=limit, flip_tta=flip_tta, cache=cache, progress=progress
-    )
+    embedded = embed_lfw_pairs(data_home, config, subset=subset, limit=limit, cache=cache, progress=progress)
     distances = paired_distances(embedded.a, embedded.b, metric=metric)
     same = np.array([p.same for p in embedded.pairs], dtype=bool)
     folds = np.array([p.fold for p in embedded.pairs], dtype=np.int64)
@@ -133,7 +131,7 @@ def lfw_pair_distances(
         same=same,
         folds=folds,
         description=(
-            f"LFW {subset} ({len(embedded.pairs):,} pairs), {detector} detector, {embedded.embedder}, "
+            f"LFW {subset} ({len(embedded.pairs):,} pairs), {config.detector} detector, {embedded.embedder}, "
             f"{metric} distance; {len(embedded.no_face_images)} of {len(embedded.images):,} images with no face found"
         ),
     )
@@ -159,7 +157,7 @@ def pixel_naive_bayes_baseline(
     """
     from sklearn.naive_bayes import GaussianNB
 
-    from facecore.datasets import sklearn_pixel_pairs
+    from facecore.evaluation.datasets import sklearn_pixel_pairs
 
     train_x, train_y = sklearn_pixel_pairs(data_home, "dev_train", scratch_dir)
     test_x, test_y = sklearn_pixel_pairs(data_home, "dev_test", scratch_dir)

@@ -39,7 +39,6 @@ import threading
 import time
 import unicodedata
 import uuid
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,13 +49,13 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from facecore.detection import Face
 from facecore.images import ImageError, decode_image, image_hash
+from facecore.types import Face, Match
+from facecore.verification.decisions import Identification, Rule, identify_decision
 
 EMBEDDING_DIM = 128  # the pretrained model's; a kept .keras model may have another size
 MAX_EMBEDDING_DIM = 4096
 MAX_NAME_LENGTH = 100
-UNKNOWN = "unknown"
 SCHEMA_VERSION = 1
 
 _BUSY_TIMEOUT_S = 30.0
@@ -139,24 +138,6 @@ class GalleryFace:
     detector: str
     model_version: str
     created: float
-
-
-@dataclass(frozen=True)
-class Match:
-    face_id: int
-    person_id: int
-    person_name: str
-    distance: float  # euclidean (L2)
-
-
-@dataclass(frozen=True)
-class Identification:
-    matches: list[Match]  # the k nearest gallery faces, nearest first
-    best: Match | None
-    name: str  # best.person_name, or "unknown" when the gallery is empty or best is over the threshold
-    distance: float | None
-    votes: dict[str, int]  # person name -> how many of the k nearest faces are theirs and within threshold
-    vote_winner: str | None
 
 
 @dataclass(frozen=True)
@@ -339,23 +320,6 @@ def _vectors_from_blobs(blobs: Sequence[bytes]) -> np.ndarray:
     for row, blob in zip(rows, blobs, strict=True):
         row[: len(blob) // 4] = np.frombuffer(blob, np.float32)
     return rows
-
-
-def decide(matches: Sequence[Match], threshold: float) -> Identification:
-    """Who the probe is, from its nearest gallery faces (nearest first) and an L2 threshold."""
-    best = matches[0] if matches else None
-    known = best is not None and best.distance <= threshold
-    # Counter keeps first-seen order, i.e. nearest first, so equal counts list the nearest person first.
-    votes = Counter(m.person_name for m in matches if m.distance <= threshold)
-    ranked = dict(votes.most_common())
-    return Identification(
-        matches=list(matches),
-        best=best,
-        name=best.person_name if known and best is not None else UNKNOWN,
-        distance=None if best is None else best.distance,
-        votes=ranked,
-        vote_winner=next(iter(ranked), None),
-    )
 
 
 # ----------------------------------------------------------------------------- gallery
@@ -750,13 +714,20 @@ class Gallery:
         return self._matches(ids[0], squared[0])
 
     def identify(
-        self, embedding: np.ndarray, *, threshold: float, k: int = 5, model_version: str
+        self,
+        embedding: np.ndarray,
+        *,
+        threshold: float,
+        k: int = 5,
+        model_version: str,
+        rule: Rule | str = Rule.NEAREST,
     ) -> Identification:
-        """Who ``embedding`` is: the nearest face's person when within ``threshold`` (L2), else "unknown"."""
+        """Who ``embedding`` is among the ``k`` nearest faces, by ``rule`` (L2 ``threshold``; see
+        :func:`facecore.verification.decisions.identify_decision`)."""
         threshold = float(threshold)
         if not math.isfinite(threshold) or threshold < 0:
             raise ValueError(f"threshold must be a finite distance >= 0, got {threshold}")
-        return decide(self.search(embedding, k, model_version=model_version), threshold)
+        return identify_decision(self.search(embedding, k, model_version=model_version), threshold=threshold, rule=rule)
 
     def index_size(self, model_version: str) -> int:
         """How many faces the (up to date) search index of ``model_version`` holds."""

@@ -6,7 +6,7 @@ on fixed, balanced same/different pairs of *held-out people* they never saw, whi
 verification asks of a model. Three things are compared on the same held-out pairs:
 
 * the **triplet model**: a small CNN whose L2-normalised output is trained with triplet loss, batch-all
-  or semi-hard mining (:mod:`facecore.triplet` explains both), on batches of P people x K images;
+  or semi-hard mining (:mod:`facecore.classroom.triplets` explains both), on batches of P people x K images;
 * the **twin network**: the same kind of encoder shared by two inputs, the L1 distance of the two
   embeddings, a dense layer with a sigmoid, trained as a same/different classifier (binary cross-entropy);
 * **GaussianNB on raw pixels** of both crops, the baseline that knows nothing about faces.
@@ -26,8 +26,8 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from facecore.datasets import lfw_people
-from facecore.metrics import kfold_verification, paired_distances, roc, roc_auc
+from facecore.evaluation.datasets import lfw_people
+from facecore.verification.metrics import kfold_verification, paired_distances, roc, roc_auc
 
 #: A 125x125 square around the face in a 250x250 LFW image (centred on scikit-learn's default slice).
 LFW_FACE_CROP = (slice(70, 195), slice(62, 187))
@@ -607,7 +607,7 @@ def mean_triplet_loss(
     Unlike the batch-all training loss (a mean over the active triplets only) it can only fall when
     the embedding gets better, so it is the number to compare before and after training.
     """
-    from facecore.triplet import batch_triplets
+    from facecore.classroom.triplets import batch_triplets
 
     embeddings = embed_crops(model, crops.images)
     losses = [batch_triplets(embeddings[idx], crops.labels[idx], margin)["loss"].mean() for idx in batches]

@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from facecore.embedding import EMBEDDERS, Embedder
+from facecore.embedding.base import EMBEDDERS, Embedder
 
 
 class KerasModelError(ValueError):
@@ -37,8 +37,6 @@ def file_digest(path: str | os.PathLike[str]) -> str:
 def load_embedding_model(path: str | os.PathLike[str]):
     """Load a ``.keras`` file and check it is image in, vector out; raises :class:`KerasModelError`."""
     import keras
-
-    import facecore.training  # noqa: F401  # registers the classroom's custom layers and losses
 
     path = Path(path)
     if path.suffix != ".keras":
@@ -73,6 +71,13 @@ def _check_signature(model, name: str) -> None:
 class KerasFileEmbedder(Embedder):
     """An embedder read from a ``.keras`` file: ``get_embedder("keras-file", path="model.keras")``."""
 
+    summary = "your own .keras model (kept from 'Train your own' or uploaded): not calibrated on LFW"
+    order = 90
+
+    @classmethod
+    def model_version_for(cls, *, path: str, **options: object) -> str:
+        return f"keras-file-{file_digest(path)[:16]}"
+
     def __init__(self, *, path: str, flip_tta: bool = False, batch_size: int = 64) -> None:
         super().__init__(flip_tta=flip_tta)
         self.path = Path(path)
@@ -80,7 +85,7 @@ class KerasFileEmbedder(Embedder):
         self.batch_size = batch_size
         _, self.height, self.width, self.channels = self.model.inputs[0].shape
         self.dimension = int(self.model.outputs[0].shape[-1])
-        self.model_version = f"keras-file-{file_digest(self.path)[:16]}"
+        self.model_version = self.model_version_for(path=str(self.path))
 
     def describe(self) -> str:
         height = self.height or "any"
@@ -106,44 +111,3 @@ class KerasFileEmbedder(Embedder):
                 for start in range(0, len(batch), self.batch_size)
             ]
         ).astype(np.float32)
-
-
-# ----------------------------------------------------------------------------- a folder of kept models
-
-MODELS_DIR_ENV = "FACECORE_MODELS_DIR"
-
-
-def default_models_dir() -> Path:
-    """Where kept ``.keras`` models live: ``$FACECORE_MODELS_DIR``, else ``~/.cache/facecore/models``."""
-    override = os.environ.get(MODELS_DIR_ENV)
-    return Path(override).expanduser() if override else Path.home() / ".cache" / "facecore" / "models"
-
-
-def saved_models(directory: str | os.PathLike[str] | None = None) -> list[Path]:
-    """The ``.keras`` files in the models folder, by name (empty when the folder does not exist)."""
-    folder = Path(directory) if directory is not None else default_models_dir()
-    return sorted(p for p in folder.glob("*.keras") if p.is_file()) if folder.is_dir() else []
-
-
-def keep_model(content: bytes, name: str, directory: str | os.PathLike[str] | None = None) -> Path:
-    """Check ``content`` is a usable embedding model and store it as ``<name>-<digest>.keras``.
-
-    The digest in the name means a file never changes once written, so an embedder loaded from it
-    (and cached by path) always matches it. Raises :class:`KerasModelError` for an unusable model.
-    """
-    import re
-    import tempfile
-
-    folder = Path(directory) if directory is not None else default_models_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    stem = re.sub(r"[^A-Za-z0-9_-]+", "-", Path(name).stem).strip("-")[:40] or "model"
-    digest = hashlib.sha256(content).hexdigest()[:12]
-    target = folder / f"{stem}-{digest}.keras"
-    if target.is_file():
-        return target
-    with tempfile.TemporaryDirectory(dir=folder) as scratch:
-        candidate = Path(scratch) / target.name
-        candidate.write_bytes(content)
-        load_embedding_model(candidate)  # refuse before it becomes visible to the pages
-        candidate.replace(target)
-    return target

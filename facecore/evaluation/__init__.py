@@ -1,0 +1,1 @@
+"""Measuring verification on labelled data: LFW and image folders, analysis tables, projections."""

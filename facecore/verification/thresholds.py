@@ -1,0 +1,171 @@
+"""Decision thresholds with a stated source: LFW-calibrated where measured, a documented fallback elsewhere.
+
+``facecore/data/calibration.json`` is written by ``bench/lfw_benchmark.py --write-calibration``: one
+entry per embedder version x detector x metric, each the mean of the 10 thresholds chosen on the
+training folds of LFW's pairs.txt, with the cross-validated accuracy of that procedure on the held-out
+folds. :func:`default_threshold` is the one place that turns a pipeline configuration and a metric into
+the threshold the dashboard, the API and the CLI decide with, and says where it comes from.
+
+>>> from facecore.config import PipelineConfig
+>>> choice = default_threshold(PipelineConfig(detector="hog"), "euclidean")
+>>> choice.calibration is not None, round(choice.value, 3)
+(True, 0.614)
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from facecore.config import PipelineConfig
+
+DATA_DIR = Path(__file__).resolve().parents[1] / "data"
+CALIBRATION_FILE = DATA_DIR / "calibration.json"
+DISTANCES_FILE = DATA_DIR / "lfw_distances.npz"
+# dlib's published operating point for its embedder with euclidean distance.
+DLIB_DEFAULT_THRESHOLD = 0.6
+
+#: A plausible threshold range per metric, with a step (for sliders and API validation).
+THRESHOLD_RANGES = {
+    "euclidean": (0.0, 1.5, 0.005),
+    "sqeuclidean": (0.0, 2.0, 0.005),
+    "cosine": (0.0, 0.5, 0.001),
+    "l1": (0.0, 15.0, 0.05),
+}
+# Used only when calibration.json has no entry, and for every model of your own (whose vectors LFW
+# never measured: a starting point to tune, not a calibrated value). Only the euclidean value is
+# published (by dlib); the others are rough equivalents of it for dlib's vectors (length ~1.45).
+FALLBACK_THRESHOLDS = {
+    "euclidean": DLIB_DEFAULT_THRESHOLD,
+    "sqeuclidean": DLIB_DEFAULT_THRESHOLD**2,
+    "cosine": 0.085,
+    "l1": 5.0,
+}
+
+
+@dataclass(frozen=True)
+class Calibration:
+    detector: str
+    metric: str
+    flip_tta: bool
+    threshold: float
+    accuracy: float
+    accuracy_std: float
+    auc: float
+    eer: float
+    embedder: str
+    dataset: str = "LFW pairs.txt (deep-funneled images)"
+    protocol: str = "10-fold; each threshold chosen on the other 9 folds"
+
+    def describe(self) -> str:
+        """One line for a settings panel: where the threshold comes from and what the procedure achieved."""
+        return (
+            f"{self.threshold:.3f}: mean of the fold thresholds on {self.dataset} ({self.protocol}), "
+            f"{self.detector} detector, {self.metric} distance{', flip TTA' if self.flip_tta else ''}; "
+            f"cross-validated accuracy of the procedure {100 * self.accuracy:.2f}% +- {100 * self.accuracy_std:.2f}"
+        )
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """A threshold value, the sentence saying where it comes from, and its calibration when it has one."""
+
+    value: float
+    source: str
+    calibration: Calibration | None = None
+
+
+@functools.lru_cache(maxsize=1)
+def load_calibrations(path: Path = CALIBRATION_FILE) -> tuple[Calibration, ...]:
+    if not path.exists():
+        return ()
+    return tuple(Calibration(**entry) for entry in json.loads(path.read_text()))
+
+
+def find_calibration(model_version: str, detector: str, metric: str) -> Calibration | None:
+    """The entry measured with exactly this embedder version (flip TTA included), detector and metric."""
+    for entry in load_calibrations():
+        if (entry.embedder, entry.detector, entry.metric) == (model_version, detector, metric):
+            return entry
+    return None
+
+
+def calibrated(config: PipelineConfig, metric: str) -> Calibration | None:
+    """The LFW calibration of this configuration, or None when it was never measured.
+
+    Calibrations were measured with each detector's own landmarks; a config that aligns with dlib's
+    landmarks instead, or any model of your own, has none.
+    """
+    if not config.use_detector_landmarks:
+        return None
+    return find_calibration(config.model_version, config.detector, metric)
+
+
+def default_threshold(config: PipelineConfig, metric: str = "euclidean") -> Threshold:
+    """The threshold to decide with for ``config`` and ``metric``: calibrated when measured, else a fallback."""
+    if metric not in FALLBACK_THRESHOLDS:
+        raise ValueError(f"unknown metric {metric!r}; choose one of: {', '.join(FALLBACK_THRESHOLDS)}")
+    cal = calibrated(config, metric)
+    if cal is not None:
+        return Threshold(float(cal.threshold), cal.describe(), cal)
+    value = FALLBACK_THRESHOLDS[metric]
+    if not config.pretrained:
+        return Threshold(
+            value,
+            f"{value:.3f} (dlib's fallback), not calibrated for {config.model_label}; "
+            "tune it in the Threshold lab on gallery pairs.",
+        )
+    if metric == "euclidean":
+        why = "dlib's published threshold for its embedder with euclidean distance"
+    else:
+        why = f"a rough equivalent of dlib's {DLIB_DEFAULT_THRESHOLD} for {metric} distance, not measured"
+    return Threshold(
+        value,
+        f"{value:.3f}: {why}. No LFW calibration for {config.describe()} with {metric} distance yet "
+        "(bench/lfw_benchmark.py --write-calibration writes it).",
+    )
+
+
+def clamp_threshold(value: float, metric: str) -> float:
+    """``value`` moved into the metric's plausible range (:data:`THRESHOLD_RANGES`)."""
+    low, high, _ = THRESHOLD_RANGES[metric]
+    return float(min(max(value, low), high))
+
+
+def write_calibrations(entries: list[Calibration], path: Path = CALIBRATION_FILE) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ordered = sorted(entries, key=lambda e: (e.detector, e.metric, e.flip_tta))
+    path.write_text(json.dumps([e.as_dict() for e in ordered], indent=1) + "\n")
+    load_calibrations.cache_clear()
+
+
+def _distances_key(detector: str, metric: str, flip_tta: bool) -> str:
+    return f"{detector}|{metric}|{'flip' if flip_tta else 'plain'}"
+
+
+def lfw_distances(config: PipelineConfig, metric: str, path: Path = DISTANCES_FILE):
+    """``(distances, same)`` of LFW pairs.txt's 6,000 pairs for this configuration, or None.
+
+    Stored only for the calibrated configurations (the file holds the pretrained model's distances), so
+    a page can show where one distance sits among LFW's genuine and impostor distances.
+    """
+    if calibrated(config, metric) is None or not path.exists():
+        return None
+    with np.load(path) as data:
+        key = _distances_key(config.detector, metric, config.flip_tta)
+        if key not in data:
+            return None
+        return data[key].astype(np.float64), data["same"].astype(bool)
+
+
+def write_lfw_distances(table: dict[tuple[str, str, bool], np.ndarray], same, path: Path = DISTANCES_FILE) -> None:
+    arrays = {_distances_key(*key): np.asarray(d, np.float32) for key, d in table.items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, same=np.asarray(same, bool), **arrays)
