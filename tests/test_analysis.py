@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from facecore.config import PipelineConfig
 from facecore.evaluation.analysis import (
     all_pairs,
     calibration_table,
@@ -36,7 +37,7 @@ def sample(lfw_home: Path, tmp_path_factory: pytest.TempPathFactory):
     from facecore.pipeline import FacePipeline
 
     cache = EmbeddingCache(tmp_path_factory.mktemp("analysis_cache"))
-    return lfw_sample(lfw_home, FacePipeline("hog"), n_people=4, per_person=3, cache=cache)
+    return lfw_sample(lfw_home, FacePipeline(PipelineConfig(detector="hog")), n_people=4, per_person=3, cache=cache)
 
 
 @pytest.fixture
@@ -192,4 +193,4 @@ def test_pixel_baseline_is_far_below_the_model(lfw_home: Path, tmp_path: Path) -
 
     baseline = pixel_naive_bayes_baseline(lfw_home, tmp_path)
     assert (baseline.train_pairs, baseline.test_pairs) == (2200, 1000)
-    assert 0.0 < baseline.accuracy < calibrated("hog", "euclidean").accuracy - 0.2
+    assert 0.0 < baseline.accuracy < calibrated(PipelineConfig(detector="hog"), "euclidean").accuracy - 0.2

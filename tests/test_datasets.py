@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facecore import datasets as ds
+from facecore.evaluation import datasets as ds
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from facecore.cache import EmbeddingCache
+from facecore.config import PipelineConfig
 from facecore.evaluation.datasets import read_lfw_pairs
 from facecore.evaluation.lfw import evaluate_lfw, fold_ids, select_pairs
 
@@ -26,7 +27,7 @@ def lfw_cache(tmp_path_factory) -> EmbeddingCache:
 @pytest.fixture(scope="module")
 def subset_evaluation(lfw_home, lfw_cache):
     """600 pairs of pairs.txt (30 same + 30 different from each of the 10 folds), HOG + Keras port."""
-    return evaluate_lfw(lfw_home, detector="hog", limit=600, cache=lfw_cache)
+    return evaluate_lfw(lfw_home, PipelineConfig(detector="hog"), limit=600, cache=lfw_cache)
 
 
 def test_lfw_subset_accuracy(subset_evaluation):
@@ -47,7 +48,7 @@ def test_lfw_subset_keeps_the_official_folds(subset_evaluation):
 
 def test_warm_cache_gives_identical_numbers_without_recomputing(lfw_home, lfw_cache, subset_evaluation):
     stored = len(lfw_cache)
-    again = evaluate_lfw(lfw_home, detector="hog", limit=600, cache=lfw_cache)
+    again = evaluate_lfw(lfw_home, PipelineConfig(detector="hog"), limit=600, cache=lfw_cache)
     assert len(lfw_cache) == stored
     np.testing.assert_array_equal(again.distances, subset_evaluation.distances)
     assert again.seconds < subset_evaluation.seconds

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from facecore import metrics as m
+from facecore.verification import metrics as m
 
 PROPERTY = settings(max_examples=50, deadline=None, database=None)  # no .hypothesis/ in the repo
 finite = st.floats(-10, 10, allow_nan=False, allow_infinity=False)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from facecore.cache import EmbeddingCache
+from facecore.config import PipelineConfig
 from facecore.images import read_bytes
 from facecore.pipeline import CENTER_BOX_FACE_NAME, FacePipeline, center_box_face, face_nearest_center
 from facecore.verification.metrics import pairwise_distances, roc_auc
@@ -15,7 +16,7 @@ from facecore.verification.metrics import pairwise_distances, roc_auc
 
 @pytest.fixture(scope="module")
 def hog_pipeline() -> FacePipeline:
-    return FacePipeline("hog")
+    return FacePipeline(PipelineConfig(detector="hog"))
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +67,7 @@ def test_image_without_a_face_gives_no_embeddings(hog_pipeline):
 
 def test_process_bytes_is_served_from_cache(tmp_path, faces_small):
     cache = EmbeddingCache(tmp_path)
-    pipeline = FacePipeline("hog", cache=cache)
+    pipeline = FacePipeline(PipelineConfig(detector="hog"), cache=cache)
     data = read_bytes(faces_small["biden"][0])
     first = pipeline.process_bytes(data)
     assert len(cache) == 1
@@ -96,7 +97,7 @@ def test_center_box_and_nearest_face_helpers():
 def test_cache_keys_follow_the_detector_settings_however_the_detector_is_given() -> None:
     # A page's pipeline reused with another cache must not share entries with a detector that
     # looks at the photo differently (e.g. shrunk to 800 px instead of 1,600 px).
-    shrunk = FacePipeline("hog", detector_options={"max_side": 800})
-    reused = FacePipeline(shrunk.detector, shrunk.embedder)
+    shrunk = FacePipeline(PipelineConfig(detector="hog", max_side=800))
+    reused = FacePipeline(detector=shrunk.detector, embedder=shrunk.embedder)
     assert reused.cache_key("abc", "primary") == shrunk.cache_key("abc", "primary")
-    assert FacePipeline("hog").cache_key("abc", "primary") != shrunk.cache_key("abc", "primary")
+    assert FacePipeline(PipelineConfig(detector="hog")).cache_key("abc", "primary") != shrunk.cache_key("abc", "primary")

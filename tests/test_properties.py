@@ -14,7 +14,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from facecore import metrics as m
+from facecore.verification import metrics as m
 
 PROPERTY = settings(max_examples=40, deadline=None, database=None)  # no .hypothesis/ in the repo
 finite = st.floats(-10, 10, allow_nan=False, allow_infinity=False, width=64)

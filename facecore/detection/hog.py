@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import dlib
 import numpy as np
 
 from facecore.detection.base import DETECTORS, Detector, _Candidate
@@ -23,6 +22,8 @@ class HogDetector(Detector):
             raise ValueError(f"upsample must be 0 or more, got {upsample}")
         self.upsample = int(upsample)
         self.adjust_threshold = float(adjust_threshold)
+        import dlib  # here, not at import: listing the detectors must not load dlib
+
         self._detector = dlib.get_frontal_face_detector()
 
     def _detect(self, image: np.ndarray, min_size: int) -> list[_Candidate]:

@@ -1,0 +1,53 @@
+"""``python -m facecore``: real runs of the command line on real photos and LFW pairs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from facecore.cli import build_parser
+from facecore.detection import DETECTORS
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "facecore", *args], cwd=cwd, capture_output=True, text=True, timeout=600
+    )
+
+
+def test_choices_come_from_the_registries() -> None:
+    evaluate = build_parser()._subparsers._group_actions[0].choices["evaluate-lfw"]  # noqa: SLF001
+    detector = next(a for a in evaluate._actions if a.dest == "detector")  # noqa: SLF001
+    assert list(detector.choices) == DETECTORS.names()
+
+
+def test_embed_prints_one_json_line_per_face(faces_small) -> None:
+    photo = faces_small["obama"][0]
+    result = run_cli("embed", str(photo), "--json")
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(records) == 1 and records[0]["image"] == str(photo)
+    assert len(records[0]["embedding"]) == 128
+
+
+def test_embed_names_an_unreadable_file_and_fails(tmp_path) -> None:
+    bad = tmp_path / "not-a-photo.jpg"
+    bad.write_bytes(b"hello")
+    result = run_cli("embed", str(bad))
+    assert result.returncode == 1
+    assert "not-a-photo.jpg" in result.stderr
+
+
+def test_evaluate_lfw_runs_a_small_protocol_and_ends_with_a_json_summary(lfw_home, tmp_path) -> None:
+    result = run_cli(
+        "evaluate-lfw", "--data-home", str(lfw_home), "--pairs", "dev_test", "--limit", "60",
+        "--cache-dir", str(tmp_path),
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout.splitlines()[-1])
+    assert summary["pairs"] == 60
+    assert summary["accuracy"] >= 0.9  # dlib's model on 60 easy-to-hard View 1 pairs
