@@ -11,6 +11,7 @@ from pathlib import Path
 from facecore.config import DEFAULT_DETECTOR, PipelineConfig
 from facecore.detection import DETECTORS
 from facecore.embedding import DEFAULT_EMBEDDER, EMBEDDERS
+from facecore.evaluation.datasets import LFW_SUBSETS
 from facecore.verification.metrics import METRICS
 
 
@@ -43,11 +44,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("evaluate-lfw", help="run the LFW pairs protocol over the full pipeline")
     evaluate.add_argument(
-        "--data-home", required=True, type=Path, help="folder holding lfw_home/ (read-only)"
+        "--data-home",
+        type=Path,
+        default=None,
+        help="folder holding lfw_home/ (read-only); default: $FACECORE_LFW_HOME, else scikit-learn's data "
+        "home, else the bundled mini LFW",
     )
     _add_pipeline_options(evaluate)
     evaluate.add_argument("--metric", choices=METRICS, default="euclidean")
-    evaluate.add_argument("--pairs", choices=("10_folds", "dev_test", "dev_train"), default="10_folds")
+    evaluate.add_argument(
+        "--pairs",
+        choices=tuple(LFW_SUBSETS),
+        default=None,
+        help="10_folds (View 2, pairs.txt), dev_train/dev_test (View 1) or demo (the bundled pack's "
+        "300 pairs); default: 10_folds on full LFW, else demo",
+    )
     evaluate.add_argument("--limit", type=int, default=None, help="use at most N pairs, balanced over folds")
     evaluate.add_argument(
         "--dlib-landmarks",
@@ -57,6 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--no-cache", action="store_true", help="recompute every embedding")
     evaluate.add_argument(
         "--cache-dir", type=Path, default=None, help="default: $FACECORE_CACHE_DIR or ~/.cache/facecore"
+    )
+
+    download = commands.add_parser(
+        "download-lfw", help="download full LFW through scikit-learn (about 230 MB; needs internet)"
+    )
+    download.add_argument(
+        "--data-home", type=Path, default=None, help="where to put it; default: scikit-learn's data home"
     )
 
     embed = commands.add_parser("embed", help="detect and embed every face in images")
@@ -70,8 +88,16 @@ def run_evaluate_lfw(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from facecore.cache import EmbeddingCache
+    from facecore.evaluation.datasets import LfwSource, find_lfw
     from facecore.evaluation.lfw import evaluate_lfw
 
+    source: LfwSource | None = None
+    if args.data_home is None:
+        source = find_lfw()
+        args.data_home = source.home
+        print(f"using {source.describe()}", file=sys.stderr)
+    if args.pairs is None:
+        args.pairs = source.benchmark_subset if source is not None else "10_folds"
     cache = None if args.no_cache else EmbeddingCache(args.cache_dir)
     with tqdm(total=0, unit="img", desc=f"embedding LFW ({args.detector})", file=sys.stderr) as bar:
 
@@ -136,8 +162,24 @@ def run_embed(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def run_download_lfw(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from facecore.evaluation.datasets import DownloadError, download_lfw, find_lfw
+
+    with tqdm(unit="B", unit_scale=True, desc="downloading LFW", file=sys.stderr) as bar:
+        try:
+            home = download_lfw(args.data_home, progress=lambda done: bar.update(done - bar.n))
+        except DownloadError as error:
+            print(error, file=sys.stderr)
+            return 2
+    print(f"LFW is in {home}. Now using {find_lfw().describe()}.")
+    return 0
+
+
+COMMANDS = {"evaluate-lfw": run_evaluate_lfw, "embed": run_embed, "download-lfw": run_download_lfw}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command == "evaluate-lfw":
-        return run_evaluate_lfw(args)
-    return run_embed(args)
+    return COMMANDS[args.command](args)

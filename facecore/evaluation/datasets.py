@@ -3,7 +3,12 @@
 LFW is read from a *data home* in scikit-learn's cache layout::
 
     <data_home>/lfw_home/lfw_funneled/<Name>/<Name>_0001.jpg
-    <data_home>/lfw_home/pairs.txt, pairsDevTrain.txt, pairsDevTest.txt
+    <data_home>/lfw_home/pairs.txt, pairsDevTrain.txt, pairsDevTest.txt   (full LFW)
+    <data_home>/lfw_home/pairs_demo.txt                                   (the bundled mini LFW)
+
+:func:`find_lfw` looks for it in this order, everywhere (app, API, CLI, tests): ``$FACECORE_LFW_HOME``,
+scikit-learn's data home (``sklearn.datasets.get_data_home()``) when it holds LFW, and the mini LFW
+bundled with the repository in ``samples/lfw`` (read-only).
 
 Nothing here downloads anything except :func:`download_lfw`, which only runs when a user asks for it.
 The data home may be read-only: scikit-learn's loaders write a joblib cache into ``lfw_home/``, so
@@ -12,21 +17,33 @@ The data home may be read-only: scikit-learn's loaders write a joblib cache into
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-#: Our subset names -> the official LFW pairs file.
-LFW_SUBSETS = {"10_folds": "pairs.txt", "dev_train": "pairsDevTrain.txt", "dev_test": "pairsDevTest.txt"}
+#: Our subset names -> the pairs file (the official LFW ones, and the bundled pack's ``demo``).
+LFW_SUBSETS = {
+    "10_folds": "pairs.txt",
+    "dev_train": "pairsDevTrain.txt",
+    "dev_test": "pairsDevTest.txt",
+    "demo": "pairs_demo.txt",
+}
 #: Our subset names -> scikit-learn's ``fetch_lfw_pairs(subset=...)`` names.
 SKLEARN_SUBSETS = {"10_folds": "10_folds", "dev_train": "train", "dev_test": "test"}
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp"})
 LFW_HOME_ENV = "FACECORE_LFW_HOME"
 
-_REPO_ROOT = Path(__file__).resolve().parents[1]
+#: The demo pack that ships with the repository (see ``samples/README.md``); never written to.
+SAMPLES_DIR = Path(__file__).resolve().parents[2] / "samples"
+BUNDLED_LFW_HOME = SAMPLES_DIR / "lfw"
+#: What the full LFW holds (deep-funneled): used to tell the full set from a partial copy.
+FULL_LFW_IMAGES = 13_233
 
 
 @dataclass(frozen=True)
@@ -52,20 +69,85 @@ def lfw_images_dir(data_home: str | os.PathLike[str]) -> Path:
             f"LFW images not found at {images}. Expected scikit-learn's layout: "
             "<data_home>/lfw_home/lfw_funneled/<Name>/<Name>_0001.jpg plus pairs.txt, pairsDevTrain.txt "
             "and pairsDevTest.txt in <data_home>/lfw_home/. Set FACECORE_LFW_HOME to such a data home, "
-            "or fetch LFW once with facecore.datasets.download_lfw(data_home) (needs internet)."
+            "or download LFW once with `python -m facecore download-lfw` (needs internet)."
         )
     return images
 
 
-def default_lfw_home() -> Path | None:
-    """Where LFW lives by default: ``$FACECORE_LFW_HOME``, else the project's shared data, else None."""
-    override = os.environ.get(LFW_HOME_ENV)
-    if override:
-        return Path(override).expanduser()
-    shared = os.environ.get("FACECORE_SHARED_DATA")
-    candidate = Path(shared).expanduser() if shared else _REPO_ROOT.parent / "shared" / "data"
-    candidate = candidate / "sklearn"
-    return candidate if (candidate / "lfw_home").is_dir() else None
+@dataclass(frozen=True)
+class LfwSource:
+    """Where LFW was found and what it holds, for a page or the CLI to say which copy it uses."""
+
+    home: Path
+    origin: str  # "FACECORE_LFW_HOME", "scikit-learn data home" or "bundled mini LFW"
+    people: int
+    images: int
+    subsets: tuple[str, ...]  # the pairs subsets present (``10_folds``, ``dev_train``, ``dev_test``, ``demo``)
+
+    @property
+    def full(self) -> bool:
+        """True for the complete LFW with its official pairs files (not the bundled mini LFW)."""
+        return "10_folds" in self.subsets and self.images >= FULL_LFW_IMAGES
+
+    @property
+    def benchmark_subset(self) -> str:
+        """The pairs to score here: View 2's pairs.txt on full LFW, else the pack's demo pairs."""
+        return "10_folds" if "10_folds" in self.subsets else "demo"
+
+    def describe(self) -> str:
+        kind = "full LFW" if self.full else ("the bundled mini LFW" if self.origin == BUNDLED else "a partial LFW")
+        return f"{kind}: {self.images:,} images of {self.people:,} people at {self.home} ({self.origin})"
+
+
+BUNDLED = "bundled mini LFW"
+
+
+def _has_lfw(home: Path) -> bool:
+    return (home / "lfw_home" / "lfw_funneled").is_dir()
+
+
+def sklearn_data_home() -> Path:
+    """scikit-learn's data home, found as ``sklearn.datasets.get_data_home()`` finds it
+    (``$SCIKIT_LEARN_DATA``, else ``~/scikit_learn_data``) but without creating the folder."""
+    return Path(os.environ.get("SCIKIT_LEARN_DATA") or "~/scikit_learn_data").expanduser()
+
+
+def _candidates() -> list[tuple[Path, str]]:
+    found = []
+    if override := os.environ.get(LFW_HOME_ENV):
+        found.append((Path(override).expanduser(), LFW_HOME_ENV))
+    found.append((sklearn_data_home(), "scikit-learn data home"))
+    found.append((BUNDLED_LFW_HOME, BUNDLED))
+    return found
+
+
+@functools.lru_cache(maxsize=8)
+def _describe(home: Path, origin: str, mtime: float) -> LfwSource:
+    images_dir = home / "lfw_home" / "lfw_funneled"
+    people = [p for p in images_dir.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    images = sum(1 for person in people for f in person.iterdir() if _is_image(f))
+    subsets = tuple(name for name, file in LFW_SUBSETS.items() if (home / "lfw_home" / file).is_file())
+    return LfwSource(home, origin, len(people), images, subsets)
+
+
+def find_lfw() -> LfwSource:
+    """The LFW to use: ``$FACECORE_LFW_HOME``, else scikit-learn's data home, else the bundled mini LFW.
+
+    A ``$FACECORE_LFW_HOME`` without LFW in it is an error (it was set on purpose); the bundled pack is
+    always there.
+    """
+    for home, origin in _candidates():
+        if _has_lfw(home):
+            folder = home / "lfw_home" / "lfw_funneled"
+            return _describe(home, origin, folder.stat().st_mtime)
+        if origin == LFW_HOME_ENV:
+            lfw_images_dir(home)  # raises FileNotFoundError with the layout we expect
+    raise FileNotFoundError(f"the bundled mini LFW is missing from {BUNDLED_LFW_HOME}; the checkout is incomplete")
+
+
+def default_lfw_home() -> Path:
+    """The data home of :func:`find_lfw` (holds ``lfw_home/``)."""
+    return find_lfw().home
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -181,24 +263,58 @@ def lfw_people(data_home: str | os.PathLike[str], min_images: int = 1) -> dict[s
 # --------------------------------------------------------------------------------------------------------
 
 
-def download_lfw(data_home: str | os.PathLike[str]) -> Path:
-    """Download LFW into ``data_home`` in the layout this module reads; returns ``data_home``.
+class DownloadError(OSError):
+    """LFW could not be downloaded; the message says why and what to do instead."""
 
-    Needs internet and is only ever called on a user's request. It lets scikit-learn fetch the three
-    pairs files and the ``lfw-funneled.tgz`` archive (about 200 MB, from figshare, checksums verified by
-    sklearn). Note: sklearn's archive holds the ICCV-2007 *funneled* images, not the deep-funneled ones
-    of the project's shared copy, so results differ slightly between the two. ``people.txt`` and
-    ``lfw-names.txt`` are not part of sklearn's download and nothing here needs them.
+
+def download_lfw(
+    data_home: str | os.PathLike[str] | None = None, progress: Callable[[int], None] | None = None
+) -> Path:
+    """Download LFW into ``data_home`` (default: scikit-learn's data home) and return it.
+
+    Needs internet and only ever runs when a person asks for it (the Gallery page's button, or
+    ``python -m facecore download-lfw``). scikit-learn fetches the three pairs files and the
+    ``lfw-funneled.tgz`` archive (about 230 MB, checksums verified by sklearn). ``progress(bytes)`` is
+    called about twice a second with the bytes written so far. Note: sklearn's archive holds the
+    ICCV-2007 *funneled* images, not the deep-funneled ones of the bundled pack and of the LFW
+    website's deep-funneled set, so results differ slightly. Raises :class:`DownloadError` when offline.
     """
     from sklearn.datasets import fetch_lfw_pairs  # local import: only the download path needs it
 
-    home = Path(data_home).expanduser()
+    home = Path(data_home).expanduser() if data_home is not None else sklearn_data_home()
     home.mkdir(parents=True, exist_ok=True)
-    # One call downloads every pairs file and the whole image archive; "test" is the cheapest subset
-    # for the pixel cache sklearn builds afterwards.
-    fetch_lfw_pairs(subset="test", data_home=home, download_if_missing=True)
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(0.5):
+            progress(_bytes_under(home / "lfw_home"))  # type: ignore[misc]
+
+    watcher = threading.Thread(target=watch, daemon=True) if progress is not None else None
+    if watcher is not None:
+        watcher.start()
+    try:
+        # One call downloads every pairs file and the whole image archive; "test" is the cheapest
+        # subset for the pixel cache sklearn builds afterwards.
+        fetch_lfw_pairs(subset="test", data_home=home, download_if_missing=True)
+    except OSError as exc:  # URLError, timeouts, refused connections, a full disk
+        raise DownloadError(
+            f"LFW could not be downloaded into {home} ({exc}). It needs internet access. Without it, copy "
+            f"LFW in scikit-learn's layout to a folder and set {LFW_HOME_ENV} to it; the bundled mini LFW "
+            "keeps working meanwhile."
+        ) from exc
+    finally:
+        done.set()
     lfw_images_dir(home)
     return home
+
+
+def _bytes_under(folder: Path) -> int:
+    total = 0
+    for root, _, files in os.walk(folder):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += (Path(root) / name).stat().st_size
+    return total
 
 
 def _link(target: Path, link: Path) -> None:
