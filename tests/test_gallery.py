@@ -14,10 +14,12 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from facecore.gallery import Gallery, GalleryError, Match, decide
+from facecore.config import PipelineConfig
+from facecore.gallery import Gallery, GalleryError, Match
 from facecore.images import decode_image, read_bytes
-from facecore.pipeline import EmbeddedFace, FacePipeline
-from facecore.types import Face
+from facecore.pipeline import FacePipeline
+from facecore.types import EmbeddedFace, Face
+from facecore.verification.decisions import identify_decision
 
 THRESHOLD = 0.6  # dlib's published euclidean operating point
 
@@ -67,7 +69,7 @@ def _add_faces_worker(root: str, worker: int, person_id: int, vectors, chip, mod
 
 @pytest.fixture(scope="module")
 def pipeline() -> FacePipeline:
-    return FacePipeline("hog")
+    return FacePipeline(PipelineConfig(detector="hog"))
 
 
 @pytest.fixture(scope="module")
@@ -273,10 +275,10 @@ def test_knn_vote_counts_only_faces_within_threshold() -> None:
         Match(4, 1, "A", 0.55),
         Match(5, 3, "C", 0.90),
     ]
-    result = decide(matches, threshold=0.6)
+    result = identify_decision(matches, threshold=0.6)
     assert result.name == "A" and result.votes == {"A": 2, "B": 2}
     assert result.vote_winner == "A"  # a tie goes to the person with the nearest face
-    assert decide(matches, threshold=0.2).name == "unknown"
+    assert identify_decision(matches, threshold=0.2).name == "unknown"
 
 
 # ----------------------------------------------------------------------------- enrolment
