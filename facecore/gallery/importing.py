@@ -15,7 +15,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from facecore.gallery.store import Gallery, GalleryError, GalleryFace, PipelineLike
+from facecore.gallery.records import GalleryError, GalleryFace, PipelineLike
+from facecore.gallery.store import Gallery
 
 ZIP_MAX_FILES = 5000
 ZIP_MAX_BYTES = 1_000_000_000  # uncompressed total
