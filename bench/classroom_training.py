@@ -26,16 +26,11 @@ from pathlib import Path
 
 import _repo_path  # noqa: F401
 
-from facecore.classroom.training import (
-    evaluate_embeddings,
-    export_for_chips,
-    load_lfw_crops,
-    pixel_naive_bayes,
-    prepare_data,
-    save_model,
-    train_triplet_model,
-    train_twin_network,
-)
+from facecore.classroom.data import load_lfw_crops, prepare_data
+from facecore.classroom.evaluate import evaluate_embeddings, pixel_naive_bayes
+from facecore.classroom.models import export_for_chips, save_model
+from facecore.classroom.training import train_triplet_model, train_twin_network
+from facecore.config import PipelineConfig
 from facecore.evaluation.datasets import default_lfw_home
 from facecore.pipeline import FacePipeline
 
@@ -68,7 +63,7 @@ def main() -> None:
     twin, seconds = timed(lambda: train_twin_network(data, epochs=args.epochs))
     results["twin network"] = (twin.result, seconds)
     results["GaussianNB raw pixels"] = timed(lambda: pixel_naive_bayes(data))
-    pipeline = FacePipeline("hog", "dlib-keras")
+    pipeline = FacePipeline(PipelineConfig(detector="hog", embedder="dlib-keras"))
     (embeddings, _), seconds = timed(lambda: pipeline.embed_primary_faces(list(data.test.paths)))
     results["pretrained dlib-keras"] = (evaluate_embeddings("pretrained", embeddings, data), seconds)
     if args.chips:
@@ -76,7 +71,7 @@ def main() -> None:
 
         with tempfile.TemporaryDirectory() as scratch:
             path = save_model(export_for_chips(runs["batch-all"].model), Path(scratch) / "model.keras")
-            chip_pipeline = FacePipeline("hog", KerasFileEmbedder(path=str(path)))
+            chip_pipeline = FacePipeline(PipelineConfig(detector="hog"), embedder=KerasFileEmbedder(path=str(path)))
             (chip_vectors, _), seconds = timed(
                 lambda: chip_pipeline.embed_primary_faces(list(data.test.paths))
             )

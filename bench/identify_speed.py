@@ -8,7 +8,7 @@ minutes or more; and search time does not depend on what the vectors are, only o
 So the gallery holds:
 
 * ``--real`` (default 300) **real** faces: the first photo of each of the first LFW people (alphabetical)
-  who have at least two photos, embedded with ``FacePipeline("hog")`` (the face nearest the image centre,
+  who have at least two photos, embedded with the HOG pipeline (the face nearest the image centre,
   as in the LFW protocol) and enrolled under their LFW name;
 * **synthetic** faces up to ``--faces``: copies of those real embeddings plus gaussian noise
   (``--noise`` 0.03 per dimension, about 0.34 in L2: the spread of one person's photos), three per
@@ -43,6 +43,7 @@ import _repo_path  # noqa: F401  (puts the repo root on sys.path)
 import faiss
 import numpy as np
 
+from facecore.config import PipelineConfig
 from facecore.evaluation.datasets import lfw_people
 from facecore.gallery import Gallery
 from facecore.images import decode_image, load_image, read_bytes
@@ -158,7 +159,7 @@ def accuracy(gallery: Gallery, probes: list[np.ndarray], expected: list[str], mo
 
 
 def run(args: argparse.Namespace, root: str) -> dict[str, Any]:
-    pipeline = FacePipeline("hog")
+    pipeline = FacePipeline(PipelineConfig(detector="hog"))
     model = pipeline.embedder.version
     real = min(args.real, args.faces)
     people = pick_lfw(args.data_home, max(real, args.probes))

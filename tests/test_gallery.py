@@ -7,6 +7,7 @@ import io
 import multiprocessing
 import threading
 import traceback
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -14,10 +15,13 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from facecore.gallery import Gallery, GalleryError, Match, decide
+from facecore.config import PipelineConfig
+from facecore.gallery import Gallery, GalleryError, Match, importing
+from facecore.gallery.importing import ImportJob, ImportReport, enrol_many, folder_jobs, photo_jobs, zip_jobs
 from facecore.images import decode_image, read_bytes
-from facecore.pipeline import EmbeddedFace, FacePipeline
-from facecore.types import Face
+from facecore.pipeline import FacePipeline
+from facecore.types import EmbeddedFace, Face
+from facecore.verification.decisions import identify_decision
 
 THRESHOLD = 0.6  # dlib's published euclidean operating point
 
@@ -67,7 +71,7 @@ def _add_faces_worker(root: str, worker: int, person_id: int, vectors, chip, mod
 
 @pytest.fixture(scope="module")
 def pipeline() -> FacePipeline:
-    return FacePipeline("hog")
+    return FacePipeline(PipelineConfig(detector="hog"))
 
 
 @pytest.fixture(scope="module")
@@ -273,10 +277,10 @@ def test_knn_vote_counts_only_faces_within_threshold() -> None:
         Match(4, 1, "A", 0.55),
         Match(5, 3, "C", 0.90),
     ]
-    result = decide(matches, threshold=0.6)
+    result = identify_decision(matches, threshold=0.6)
     assert result.name == "A" and result.votes == {"A": 2, "B": 2}
     assert result.vote_winner == "A"  # a tie goes to the person with the nearest face
-    assert decide(matches, threshold=0.2).name == "unknown"
+    assert identify_decision(matches, threshold=0.2).name == "unknown"
 
 
 # ----------------------------------------------------------------------------- enrolment
@@ -483,3 +487,128 @@ def test_export_csv_and_npz(enrolled: Path, model: str) -> None:
         np.testing.assert_array_equal(saved["face_ids"], face_ids)
         assert saved["labels"].tolist() == ["Barack Obama"] * 3 + ["Joe Biden"]
         assert set(saved["model_versions"].tolist()) == {model}
+
+
+# ----------------------------------------------------------------------------- importing many photos
+
+
+def zip_of(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def test_a_zip_with_one_folder_per_person_is_enrolled_and_its_bad_files_reported(
+    tmp_path: Path, pipeline, faces_small, model: str
+) -> None:
+    photo = {(p, n): read_bytes(faces_small[p][n - 1]) for p, n in [("obama", 1), ("obama", 2), ("biden", 1)]}
+    data = zip_of(
+        {
+            # One top folder wraps the person folders; it is not a person.
+            "people/Barack_Obama/1.jpg": photo["obama", 1],
+            "people/Barack_Obama/2.JPG": photo["obama", 2],
+            "people/Barack_Obama/notes.txt": b"not a photo, and not named like one",
+            "people/Joe_Biden/1.jpg": photo["biden", 1],
+            "people/Nobody/landscape.jpg": plain_jpeg(),
+            "people/Broken/photo.jpg": b"named like a photo, but it is not one",
+            "people/README.md": b"# a file beside the person folders",
+            "__MACOSX/people/Joe_Biden/._1.jpg": b"resource fork",
+        }
+    )
+    jobs = zip_jobs(data)
+    assert sorted((job.person, job.source) for job in jobs) == [
+        ("Barack Obama", "people/Barack_Obama/1.jpg"),
+        ("Barack Obama", "people/Barack_Obama/2.JPG"),
+        ("Broken", "people/Broken/photo.jpg"),
+        ("Joe Biden", "people/Joe_Biden/1.jpg"),
+        ("Nobody", "people/Nobody/landscape.jpg"),
+    ]
+    assert isinstance(jobs[0], ImportJob) and jobs[0].read() == photo["obama", 1]
+
+    gallery = Gallery(tmp_path)
+    seen: list[tuple[str, bool, str | None]] = []
+    progress: list[tuple[int, int]] = []
+    report = enrol_many(
+        gallery,
+        pipeline,
+        jobs,
+        progress=lambda done, total: progress.append((done, total)),
+        on_result=lambda job, face, problem: seen.append((job.source, face is not None, problem)),
+    )
+    assert isinstance(report, ImportReport)
+    assert sorted(f.person_name for f in report.enrolled) == ["Barack Obama", "Barack Obama", "Joe Biden"]
+    assert len(report.problems) == 2
+    assert report.problems[0] == "people/Nobody/landscape.jpg: No face found in this image."
+    assert report.problems[1].startswith("people/Broken/photo.jpg: This file is not an image")
+    assert report.people == 4 and report.summary() == "Enrolled 3 face(s) for 4 person(s). Skipped 2 file(s)."
+    assert progress == [(i, 5) for i in range(1, 6)] and len(seen) == 5
+    assert {p.name: p.face_count for p in gallery.people()} == {
+        "Barack Obama": 2,
+        "Broken": 0,
+        "Joe Biden": 1,
+        "Nobody": 0,
+    }
+    assert all(f.model_version == model for f in gallery.faces())
+    # The same zip again adds nothing: every face is already there, and nobody is created twice.
+    again = enrol_many(gallery, pipeline, zip_jobs(data))
+    assert again.enrolled == [] and len(again.problems) == 5
+    assert sum("already in the gallery" in p for p in again.problems) == 3
+    assert len(gallery.people()) == 4 and len(gallery.faces()) == 3
+
+
+def test_zip_jobs_without_a_wrapping_folder_skip_loose_and_nested_files() -> None:
+    jobs = zip_jobs(
+        zip_of(
+            {
+                "Ada_Lovelace/1.png": b"1",
+                "Ada_Lovelace/2.webp": b"2",
+                "cover.jpg": b"loose: whose face is it?",
+                "Grace_Hopper/old/1.jpg": b"nested too deep",
+                "Grace_Hopper/1.jpeg": b"3",
+                ".hidden/1.jpg": b"hidden folder",
+            }
+        )
+    )
+    assert [(job.person, job.source, job.read()) for job in jobs] == [
+        ("Ada Lovelace", "Ada_Lovelace/1.png", b"1"),
+        ("Ada Lovelace", "Ada_Lovelace/2.webp", b"2"),
+        ("Grace Hopper", "Grace_Hopper/1.jpeg", b"3"),
+    ]
+    assert zip_jobs(zip_of({"readme.txt": b"no photos here"})) == []
+
+
+def test_a_bad_or_oversized_zip_is_refused_with_a_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(GalleryError, match="cannot be read as a zip"):
+        zip_jobs(b"PK\x03\x04 but not really a zip")
+    with pytest.raises(GalleryError, match="cannot be read as a zip"):
+        zip_jobs(b"")
+    photos = {f"Ada/{i}.jpg": b"x" for i in range(3)}
+    monkeypatch.setattr(importing, "ZIP_MAX_FILES", 2)
+    with pytest.raises(GalleryError, match=r"too large \(limit 2 images"):
+        zip_jobs(zip_of(photos))
+    monkeypatch.setattr(importing, "ZIP_MAX_FILES", 5000)
+    monkeypatch.setattr(importing, "ZIP_MAX_BYTES", 2)  # the three photos unpack to 3 bytes
+    with pytest.raises(GalleryError, match="too large"):
+        zip_jobs(zip_of(photos))
+
+
+def test_folder_and_photo_jobs(tmp_path: Path, pipeline, faces_small) -> None:
+    jobs = folder_jobs({"kit_harington": faces_small["kit_harington"], "rose_leslie": faces_small["rose_leslie"]}, 2)
+    assert [(job.person, job.source) for job in jobs] == [
+        ("kit harington", "1.jpg"),
+        ("kit harington", "2.jpg"),
+        ("rose leslie", "1.jpg"),
+        ("rose leslie", "2.jpg"),
+    ]
+    assert jobs[3].read() == read_bytes(faces_small["rose_leslie"][1])
+    uploads = photo_jobs("Paul Rudd", [(read_bytes(faces_small["paul_rudd"][0]), "rudd.jpg"), (b"", "empty.jpg")])
+    assert [(job.person, job.source) for job in uploads] == [("Paul Rudd", "rudd.jpg"), ("Paul Rudd", "empty.jpg")]
+
+    gallery = Gallery(tmp_path)
+    existing = gallery.create_person("PAUL RUDD")  # found again whatever the case: no second person
+    report = enrol_many(gallery, pipeline, uploads)
+    assert [f.person_id for f in report.enrolled] == [existing.id]
+    assert report.problems == ["empty.jpg: The image file is empty."]
+    assert [p.name for p in gallery.people()] == ["PAUL RUDD"]

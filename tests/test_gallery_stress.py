@@ -22,9 +22,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from facecore.config import PipelineConfig
 from facecore.gallery import Gallery, GalleryError
-from facecore.pipeline import EmbeddedFace, FacePipeline
-from facecore.types import Face
+from facecore.pipeline import FacePipeline
+from facecore.types import EmbeddedFace, Face
 
 WRITERS = 4
 FACES_PER_WRITER = 500
@@ -94,7 +95,7 @@ def _importer(root: str, person_id: int, vectors, chip, model: str) -> None:
 @pytest.fixture(scope="module")
 def sources(faces_small: dict[str, list[Path]]) -> tuple[list[EmbeddedFace], str]:
     """Real faces (hog + dlib-keras) to perturb, and the model version they were embedded with."""
-    pipeline = FacePipeline("hog")
+    pipeline = FacePipeline(PipelineConfig(detector="hog"))
     faces = []
     for person, index in SOURCE_FACES:
         found = pipeline.process_bytes(faces_small[person][index].read_bytes())

@@ -14,7 +14,7 @@ each anchor, its farthest positive and its closest negative. *Semi-hard* (FaceNe
 anchor-positive pair, the closest negative that is still farther than the positive; when no negative
 is, it falls back to the farthest negative (as TensorFlow Addons' ``TripletSemiHardLoss`` does).
 
-The Keras losses used for training (:mod:`facecore.classroom.training`) compute the same quantities on tensors;
+The Keras losses used for training (:mod:`facecore.classroom.losses`) compute the same quantities on tensors;
 the tests check that both agree.
 """
 

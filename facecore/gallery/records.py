@@ -1,0 +1,66 @@
+"""What the gallery hands out and takes in: its error, its records, and the shapes it needs of faces and
+pipelines (protocols, so this package imports no model library)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from facecore.types import Face
+
+
+class GalleryError(ValueError):
+    """A problem the person using the gallery can fix; ``str(error)`` is a sentence to show them."""
+
+
+@dataclass(frozen=True)
+class Person:
+    id: int
+    name: str
+    created: float
+    face_count: int
+
+
+@dataclass(frozen=True)
+class GalleryFace:
+    id: int
+    person_id: int
+    person_name: str
+    image_sha256: str
+    chip_path: Path  # absolute path of the stored 150x150 chip (PNG)
+    box: tuple[int, int, int, int]  # (x, y, w, h) in the original image
+    score: float | None
+    detector: str
+    model_version: str
+    created: float
+
+
+@dataclass(frozen=True)
+class RepairReport:
+    faces_removed: int  # rows whose image file was missing
+    files_removed: int  # images and chips no row referenced, and temp files left by dead writers
+    chips_missing: int  # rows kept although their chip file is missing (the embedding is still valid)
+    indexes_rebuilt: int
+
+
+class EmbeddedFaceLike(Protocol):
+    """What ``add_face`` needs of a face: ``facecore.types.EmbeddedFace`` fits."""
+
+    @property
+    def face(self) -> Face: ...
+    @property
+    def embedding(self) -> np.ndarray: ...
+    @property
+    def chip(self) -> np.ndarray | None: ...
+
+
+class PipelineLike(Protocol):
+    """What ``enrol`` needs of a pipeline: ``facecore.pipeline.FacePipeline`` fits."""
+
+    embedder: Any  # has .version, the model version string
+
+    def process(self, image: np.ndarray) -> Sequence[Any]: ...
