@@ -2,10 +2,10 @@
 
 The model must have one image input ``(height, width, channels)`` with 1 (grey) or 3 (RGB) channels
 and one output ``(dimension,)``. It receives float32 pixels in 0..255 (do any rescaling inside the
-model, as :func:`facecore.training.build_encoder` does). The pipeline's aligned 150x150 RGB chips are
+model, as :func:`facecore.classroom.models.build_encoder` does). The pipeline's aligned 150x150 RGB chips are
 resized to the model's input size (when it has a fixed one) and made grey for a 1-channel model.
 
-Models saved by the classroom (:func:`facecore.training.export_for_chips`) take chips as they are.
+Models saved by the classroom (:func:`facecore.classroom.models.export_for_chips`) take chips as they are.
 Loading uses Keras's safe mode: a file with Python ``Lambda`` code in it is refused.
 """
 
