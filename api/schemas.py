@@ -1,8 +1,21 @@
-"""Request and response bodies of the HTTP API (they are what /docs and /openapi.json describe)."""
+"""Request and response bodies of the HTTP API (they are what /docs and /openapi.json describe).
+
+The rule enums are built from ``facecore.verification``'s own lists, so the API offers exactly the
+rules facecore decides with (default first).
+"""
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from pydantic import BaseModel, Field
+
+from facecore.verification import IDENTIFY_RULES, VOTING_RULES
+
+#: ``/verify/person/{id}?rule=``: how the distances to a person's faces become one decision.
+VerifyRule = StrEnum("VerifyRule", [(rule.name, rule.value) for rule in VOTING_RULES])
+#: ``/identify?rule=``: how the k nearest gallery faces name a probe.
+IdentifyRule = StrEnum("IdentifyRule", [(rule.name, rule.value) for rule in IDENTIFY_RULES])
 
 
 class ErrorOut(BaseModel):
@@ -74,6 +87,7 @@ class VerifyOut(BaseModel):
     same_person: bool = Field(description="distance <= threshold")
     distance: float = Field(description="Euclidean (L2) distance between the two largest faces' embeddings.")
     threshold: float
+    decision: str = Field(description="The decision in words, with the distance and the threshold.")
     face_a: DetectedFace = Field(description="The largest face of image_a (the one compared).")
     face_b: DetectedFace
     faces_in_a: int
@@ -82,9 +96,20 @@ class VerifyOut(BaseModel):
 
 
 class VerifyPersonOut(BaseModel):
-    same_person: bool = Field(description="distance <= threshold")
-    distance: float = Field(description="L2 distance to the person's nearest stored face.")
+    same_person: bool = Field(
+        description="mean and nearest: distance <= threshold; majority: more than half of the faces accept."
+    )
+    rule: VerifyRule = Field(description="The rule that decided (the `rule` query parameter).")
+    distance: float = Field(
+        description="What the rule compared: the mean L2 distance to the person's faces (mean), the nearest "
+        "(nearest), or the median (majority, for information: the votes decide)."
+    )
     threshold: float
+    decision: str = Field(description="The decision in words: rule, distance, threshold and votes.")
+    nearest_distance: float = Field(description="L2 distance to the person's nearest stored face.")
+    mean_distance: float = Field(description="Mean L2 distance to the person's stored faces.")
+    votes: int = Field(description="How many of the person's faces are within the threshold on their own.")
+    voters: int = Field(description="How many faces voted (= faces_compared).")
     person: PersonOut
     nearest_face_id: int
     faces_compared: int = Field(description="How many of the person's faces were embedded by this model.")
@@ -102,9 +127,16 @@ class MatchOut(BaseModel):
 
 class IdentifiedFace(DetectedFace):
     name: str = Field(
+        description="The rule's answer: nearest (default), the nearest gallery face's person when within "
+        "the threshold; majority, the vote winner; else 'unknown'."
+    )
+    person_id: int | None = Field(description="The id of the person `name` names; null for 'unknown'.")
+    nearest_name: str = Field(
         description="The nearest gallery face's person when within the threshold, else 'unknown'."
     )
-    person_id: int | None = Field(description="Set when name is a known person.")
+    agrees: bool = Field(
+        description="Whether nearest_name and vote_winner name the same person (both unknown counts)."
+    )
     distance: float | None = Field(
         description="Distance to the nearest gallery face; null when none to compare."
     )
@@ -112,11 +144,12 @@ class IdentifiedFace(DetectedFace):
     votes: dict[str, int] = Field(
         description="Person -> how many of the k nearest faces are theirs and within threshold."
     )
-    vote_winner: str | None
+    vote_winner: str | None = Field(description="The person with the most votes; null when nobody has one.")
 
 
 class IdentifyOut(BaseModel):
     threshold: float
+    rule: IdentifyRule = Field(description="The rule that chose each face's `name`.")
     k: int
     model_version: str
     gallery_faces: int = Field(description="Gallery faces embedded by this model (the ones searched).")
@@ -132,4 +165,19 @@ class HealthOut(BaseModel):
     people: int
     faces: int
     max_upload_bytes: int
+    max_zip_bytes: int
     max_pixels: int
+
+
+class SkippedFileOut(BaseModel):
+    file: str = Field(description="The file's path inside the zip.")
+    reason: str = Field(description="Why it was not enrolled.")
+
+
+class ImportOut(BaseModel):
+    people: int = Field(description="Person folders with at least one image in the zip.")
+    enrolled: int = Field(description="Faces stored.")
+    skipped: int = Field(description="Files not enrolled (each listed in skipped_files).")
+    faces: list[GalleryFaceOut] = Field(description="The stored faces, in zip order.")
+    skipped_files: list[SkippedFileOut]
+    summary: str = Field(description="The outcome in one sentence.")

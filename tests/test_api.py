@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,10 +21,14 @@ from hypothesis import HealthCheck, settings
 from PIL import Image
 from schemathesis.checks import positive_data_acceptance
 
-from api.main import DETECTION_MAX_SIDE, ApiConfig, create_app
+from api.config import ApiConfig
+from api.main import create_app
+from facecore.config import PipelineConfig
+from facecore.detection import INTERACTIVE_MAX_SIDE
 from facecore.gallery import Gallery
 from facecore.images import decode_image, read_bytes
-from facecore.pipeline import FacePipeline
+from facecore.pipeline import FacePipeline, build_pipeline
+from facecore.verification import default_threshold, verify_against
 from tests.bad_inputs import KINDS, bad_input
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -36,13 +41,29 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # starlet
 @pytest.fixture(scope="module")
 def pipeline() -> FacePipeline:
     """One set of real models for every app in this module (as one server process would have)."""
-    return ApiConfig(gallery_root=Path("unused")).build_pipeline()
+    return build_pipeline(ApiConfig(gallery_root=Path("unused")).pipeline)
 
 
 def test_the_api_detects_as_the_dashboard_does() -> None:
-    from ui.common import DETECTION_MAX_SIDE as DASHBOARD_MAX_SIDE
+    """The API's pipeline is the dashboard's: ``PipelineConfig.interactive`` (photos shrunk to 800 px)."""
+    config = ApiConfig(gallery_root=Path("unused"))
+    assert config.pipeline == PipelineConfig.interactive(detector="hog")
+    assert config.pipeline.max_side == INTERACTIVE_MAX_SIDE == 800
 
-    assert DETECTION_MAX_SIDE == DASHBOARD_MAX_SIDE
+
+def test_config_from_the_environment() -> None:
+    env = {"FACECORE_API_DETECTOR": "mtcnn", "FACECORE_API_FLIP_TTA": "yes", "FACECORE_API_MAX_ZIP_MB": "2"}
+    config = ApiConfig.from_env(env)
+    assert config.pipeline == PipelineConfig.interactive(detector="mtcnn", flip_tta=True)
+    assert config.max_zip_bytes == 2 * 1024 * 1024 and config.max_upload_bytes == 10 * 1024 * 1024
+    # No threshold set: facecore's default for this configuration, with its source.
+    assert config.decision_threshold() == default_threshold(config.pipeline, "euclidean")
+    assert ApiConfig.from_env({"FACECORE_API_THRESHOLD": "0.5"}).decision_threshold().value == 0.5
+    assert ApiConfig.from_env({"FACECORE_API_DETECTION_MAX_SIDE": "640"}).pipeline.max_side == 640
+    with pytest.raises(ValueError, match="FACECORE_API_DETECTOR"):
+        ApiConfig.from_env({"FACECORE_API_DETECTOR": "yolo"})
+    with pytest.raises(ValueError, match="threshold"):
+        ApiConfig.from_env({"FACECORE_API_THRESHOLD": "-1"})
 
 
 def make_client(root: Path, pipeline: FacePipeline, **limits: int) -> TestClient:
@@ -81,6 +102,19 @@ def no_face_photo(faces_small: dict[str, list[Path]]) -> bytes:
 
 def upload(data: bytes, name: str = "photo.jpg") -> tuple[str, bytes, str]:
     return (name, data, "image/jpeg")
+
+
+def make_zip(entries: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def embedding_of(pipeline: FacePipeline, data: bytes) -> np.ndarray:
+    """The largest face's embedding, as the API computes it."""
+    return pipeline.process(decode_image(data))[0].embedding
 
 
 def create_person(client: TestClient, name: str) -> int:
@@ -123,6 +157,7 @@ def test_health_reports_the_engine_and_the_gallery(client: TestClient) -> None:
     assert 0.4 < body["threshold"] < 0.8  # the LFW-calibrated euclidean threshold
     assert "LFW" in body["threshold_source"]
     assert (body["people"], body["faces"]) == (0, 0)
+    assert body["max_zip_bytes"] == 50 * 1024 * 1024
     assert client.get("/docs").status_code == 200
     assert "/identify" in client.get("/openapi.json").json()["paths"]
 
@@ -238,6 +273,7 @@ def test_verify_two_photos(client: TestClient, photos: dict[str, bytes], pipelin
     assert same.status_code == 200, same.text
     body = same.json()
     assert body["same_person"] is True and body["distance"] <= body["threshold"]
+    assert body["decision"].startswith("Same person: euclidean distance")
     assert (body["faces_in_a"], body["faces_in_b"]) == (1, 1)
     assert len(body["face_a"]["landmarks"]) == 5
 
@@ -290,6 +326,8 @@ def test_verify_against_a_gallery_person(client: TestClient, photos: dict[str, b
     body = match.json()
     assert body["same_person"] is True and body["faces_compared"] == 2
     assert body["nearest_face_id"] in stored and body["person"]["name"] == "Barack Obama"
+    assert body["rule"] == "mean" and body["distance"] == pytest.approx(body["mean_distance"])  # the default
+    assert body["nearest_distance"] <= body["mean_distance"] and (body["votes"], body["voters"]) == (2, 2)
 
     impostor = client.post(f"/verify/person/{obama}", files={"image": upload(photos["biden"])})
     assert impostor.status_code == 200 and impostor.json()["same_person"] is False
@@ -303,6 +341,8 @@ def test_identify_names_both_people_of_a_group_photo(client: TestClient, photos:
     empty = client.post("/identify", files={"image": upload(photos["kit_with_rose"])}).json()
     assert [f["name"] for f in empty["faces"]] == ["unknown", "unknown"]  # nobody to recognise yet
     assert all(f["matches"] == [] and f["distance"] is None for f in empty["faces"])
+    assert all(f["nearest_name"] == "unknown" and f["agrees"] is True for f in empty["faces"])
+    assert empty["rule"] == "nearest"
 
     kit, rose = create_person(client, "Kit Harington"), create_person(client, "Rose Leslie")
     enrol(client, kit, photos["kit"])
@@ -322,12 +362,185 @@ def test_identify_names_both_people_of_a_group_photo(client: TestClient, photos:
         assert len(face["matches"]) == 3
         assert [m["distance"] for m in face["matches"]] == sorted(m["distance"] for m in face["matches"])
         assert face["vote_winner"] == face["name"]
+        assert face["nearest_name"] == face["name"] and face["agrees"] is True
 
     unknown = client.post("/identify", files={"image": upload(photos["biden"])}).json()["faces"]
     assert len(unknown) == 1 and unknown[0]["name"] == "unknown" and unknown[0]["person_id"] is None
+    assert unknown[0]["nearest_name"] == "unknown" and unknown[0]["vote_winner"] is None
+    assert unknown[0]["agrees"] is True
     assert_error(
         client.post("/identify", params={"k": 0}, files={"image": upload(photos["biden"])}), 422, "k"
     )
+
+
+VERIFY_RULES = ("mean", "nearest", "majority")
+
+
+def test_verify_person_rule_mean_nearest_majority(
+    client: TestClient, photos: dict[str, bytes], pipeline: FacePipeline
+) -> None:
+    """One true photo among three strangers' (enrolled by mistake): nearest accepts, mean and majority refuse."""
+    obama = create_person(client, "Barack Obama")
+    keys = ("obama1", "kit", "rose", "biden")
+    stored = {key: enrol(client, obama, photos[key])["id"] for key in keys}
+    threshold = client.get("/health").json()["threshold"]
+
+    # facecore's own decisions on the same vectors: the expected answers, and a check of the setup.
+    probe = embedding_of(pipeline, photos["obama2"])
+    references = np.stack([embedding_of(pipeline, photos[key]) for key in keys])
+    expected = {
+        rule: verify_against(probe, references, threshold=threshold, rule=rule) for rule in VERIFY_RULES
+    }
+    assert expected["nearest"].same and not expected["mean"].same and expected["nearest"].votes == 1
+
+    def ask(**params: str) -> dict:
+        response = client.post(
+            f"/verify/person/{obama}", params=params, files={"image": upload(photos["obama2"])}
+        )
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    answers = {rule: ask(rule=rule) for rule in VERIFY_RULES}
+    assert ask()["rule"] == "mean" and ask()["same_person"] is False  # the default rule is mean now
+    assert [answers[rule]["same_person"] for rule in VERIFY_RULES] == [False, True, False]
+    for rule, body in answers.items():
+        assert body["rule"] == rule and body["same_person"] is expected[rule].same
+        assert body["distance"] == pytest.approx(expected[rule].distance, abs=1e-5)
+        assert (body["votes"], body["voters"], body["faces_compared"]) == (1, 4, 4)
+        assert body["nearest_face_id"] == stored["obama1"]
+        assert body["threshold"] == pytest.approx(threshold)
+    assert answers["nearest"]["distance"] == pytest.approx(answers["nearest"]["nearest_distance"])
+    assert answers["mean"]["distance"] == pytest.approx(answers["mean"]["mean_distance"])
+    assert answers["mean"]["mean_distance"] > threshold > answers["mean"]["nearest_distance"]
+    assert "1 of 4" in answers["majority"]["decision"] and "mean" in answers["mean"]["decision"]
+    refused = client.post(
+        f"/verify/person/{obama}", params={"rule": "pair"}, files={"image": upload(photos["obama2"])}
+    )
+    assert_error(refused, 422, "rule")
+
+
+def test_identify_reports_both_rules_and_whether_they_agree(
+    client: TestClient, faces_small: dict[str, list[Path]], pipeline: FacePipeline
+) -> None:
+    """The probe's nearest photo under one name, two farther photos of the same man under another."""
+    obama = [read_bytes(path) for path in faces_small["obama"][:4]]
+    probe, others = obama[3], obama[:3]
+    target = embedding_of(pipeline, probe)
+    distances = [float(np.linalg.norm(embedding_of(pipeline, data) - target)) for data in others]
+    threshold = client.get("/health").json()["threshold"]
+    assert max(distances) < threshold  # all three vote
+    nearest = int(np.argmin(distances))
+    first = create_person(client, "Barack Obama")
+    twin = create_person(client, "Obama Twin")
+    enrol(client, first, others[nearest])
+    for i, data in enumerate(others):
+        if i != nearest:
+            enrol(client, twin, data)
+
+    def ask(**params: object) -> dict:
+        response = client.post("/identify", params={"k": 3, **params}, files={"image": upload(probe)})
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    default, by_nearest, by_majority = ask(), ask(rule="nearest"), ask(rule="majority")
+    assert (default["rule"], by_nearest["rule"], by_majority["rule"]) == ("nearest", "nearest", "majority")
+    for body in (default, by_nearest, by_majority):
+        (face,) = body["faces"]
+        assert face["nearest_name"] == "Barack Obama" and face["vote_winner"] == "Obama Twin"
+        assert face["votes"] == {"Obama Twin": 2, "Barack Obama": 1} and face["agrees"] is False
+        assert face["distance"] == pytest.approx(min(distances), abs=1e-5)
+    assert (default["faces"][0]["name"], default["faces"][0]["person_id"]) == ("Barack Obama", first)
+    assert (by_majority["faces"][0]["name"], by_majority["faces"][0]["person_id"]) == ("Obama Twin", twin)
+    assert_error(
+        client.post("/identify", params={"rule": "mean"}, files={"image": upload(probe)}), 422, "rule"
+    )
+
+
+def test_import_people_from_a_zip(
+    client: TestClient,
+    photos: dict[str, bytes],
+    faces_small: dict[str, list[Path]],
+    no_face_photo: bytes,
+    tmp_path: Path,
+) -> None:
+    """A zip with one folder per person (inside one top folder): good photos enrolled, the rest reported."""
+    kit = [read_bytes(path) for path in faces_small["kit_harington"][:2]]
+    archive = make_zip(
+        {
+            "people/Kit_Harington/1.jpg": kit[0],
+            "people/Kit_Harington/2.jpg": kit[1],
+            "people/Rose_Leslie/1.jpg": photos["rose"],
+            "people/Rose_Leslie/broken.jpg": b"this is not a picture",
+            "people/Rose_Leslie/landscape.jpg": no_face_photo,
+            "people/notes.txt": b"not a photo",
+            "__MACOSX/people/._notes.txt": b"hidden: ignored silently",
+        }
+    )
+
+    def send(data: bytes) -> httpx.Response:
+        return client.post("/people/import", files={"archive": ("people.zip", data, "application/zip")})
+
+    response = send(archive)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["people"], body["enrolled"], body["skipped"]) == (2, 3, 3)
+    assert [f["person_name"] for f in body["faces"]] == ["Kit Harington", "Kit Harington", "Rose Leslie"]
+    skipped = {f["file"]: f["reason"] for f in body["skipped_files"]}
+    assert set(skipped) == {
+        "people/Rose_Leslie/broken.jpg",
+        "people/Rose_Leslie/landscape.jpg",
+        "people/notes.txt",
+    }
+    assert "not an image" in skipped["people/Rose_Leslie/broken.jpg"]
+    assert "no face" in skipped["people/Rose_Leslie/landscape.jpg"].lower()
+    assert "ignored" in skipped["people/notes.txt"]
+    assert body["summary"] == "Enrolled 3 face(s) for 2 person(s). Skipped 3 file(s)."
+    people = {p["name"]: p["face_count"] for p in client.get("/people").json()}
+    assert people == {"Kit Harington": 2, "Rose Leslie": 1}
+
+    # The imported people are recognised.
+    group = client.post("/identify", files={"image": upload(photos["kit_with_rose"])}).json()
+    assert {f["name"] for f in group["faces"]} == {"Kit Harington", "Rose Leslie"}
+
+    # The same zip again: nobody is duplicated and every photo is reported as already stored.
+    again = send(archive).json()
+    assert (again["enrolled"], again["skipped"]) == (0, 6)
+    again_skipped = {f["file"]: f["reason"] for f in again["skipped_files"]}
+    assert set(again_skipped) == set(skipped) | {
+        f"people/{n}" for n in ("Kit_Harington/1.jpg", "Kit_Harington/2.jpg", "Rose_Leslie/1.jpg")
+    }
+    for name in ("Kit_Harington/1.jpg", "Kit_Harington/2.jpg", "Rose_Leslie/1.jpg"):
+        assert "already in the gallery" in again_skipped[f"people/{name}"]
+    assert {p["name"]: p["face_count"] for p in client.get("/people").json()} == people
+
+    before = gallery_state(tmp_path / "gallery")
+    assert_error(send(b"PK but not a zip at all"), 422, "zip")
+    assert_error(send(make_zip({"loose.jpg": photos["rose"]})), 422, "person folders")
+    assert_error(client.post("/people/import"), 422, "archive")
+    for method in ("GET", "PATCH", "DELETE"):  # not /people/{person_id} with person_id "import"
+        wrong = client.request(method, "/people/import")
+        assert_error(wrong, 405, "use POST")
+        assert wrong.headers["allow"] == "POST"
+    assert gallery_state(tmp_path / "gallery") == before
+
+
+def test_import_limits(tmp_path: Path, pipeline: FacePipeline, photos: dict[str, bytes]) -> None:
+    """A photo in the zip over the image limit is skipped; a zip over the zip limit is refused (413)."""
+    kit = photos["kit"]
+    assert 100_000 < len(kit) < 200_000
+    limits = {"max_upload_bytes": 100_000, "max_zip_bytes": len(kit) + 10_000}
+    with make_client(tmp_path / "gallery", pipeline, **limits) as client:
+        one = client.post(
+            "/people/import", files={"archive": ("k.zip", make_zip({"Kit/1.jpg": kit}), "application/zip")}
+        )
+        assert one.status_code == 200, one.text
+        assert one.json()["enrolled"] == 0
+        (skipped,) = one.json()["skipped_files"]
+        assert skipped["file"] == "Kit/1.jpg" and "larger than the" in skipped["reason"]
+        assert "upload limit" in skipped["reason"]
+        two = make_zip({"Kit/1.jpg": kit, "Kit/2.jpg": kit})
+        assert_error(client.post("/people/import", files={"archive": ("k.zip", two, "application/zip")}), 413)
+        assert client.get("/health").json()["max_zip_bytes"] == len(kit) + 10_000
 
 
 def test_embeddings_are_the_pipelines(
