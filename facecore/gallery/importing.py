@@ -8,6 +8,7 @@ The dashboard and the API call the same functions.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import zipfile
@@ -36,7 +37,8 @@ class ImportJob:
 
 @dataclass(frozen=True)
 class ImportReport:
-    """What an import did: the faces enrolled, the files skipped (each with the reason) and the people."""
+    """What an import did: the faces enrolled, the files skipped (each with the reason) and how many
+    people received faces."""
 
     enrolled: list[GalleryFace]
     problems: list[str]
@@ -113,9 +115,12 @@ def enrol_many(
     """Enrol the largest face of each job's photo, creating people as needed.
 
     ``progress(done, total)`` is called after each photo; ``on_result(job, face, problem)`` too, with
-    the stored face or the reason it was skipped.
+    the stored face or the reason it was skipped. A person this call created is removed again when none
+    of their photos could be enrolled (and nobody added a face meanwhile), so a bad batch leaves the
+    gallery as it was.
     """
     ids: dict[str, int] = {}
+    created: set[int] = set()
     enrolled: list[GalleryFace] = []
     problems: list[str] = []
     for done, job in enumerate(jobs, start=1):
@@ -123,7 +128,10 @@ def enrol_many(
         try:
             if job.person not in ids:
                 found = gallery.find_person(job.person)
-                ids[job.person] = (found or gallery.create_person(job.person)).id
+                if found is None:
+                    found = gallery.create_person(job.person)
+                    created.add(found.id)
+                ids[job.person] = found.id
             face = gallery.enrol(ids[job.person], job.read(), pipeline)
         except (GalleryError, ValueError, OSError) as exc:  # ImageError is a ValueError
             problem = f"{job.source}: {exc}"
@@ -137,4 +145,8 @@ def enrol_many(
             on_result(job, face, problem)
         if progress is not None:
             progress(done, len(jobs))
-    return ImportReport(enrolled, problems, len({job.person for job in jobs}))
+    for person_id in created - {face.person_id for face in enrolled}:
+        with contextlib.suppress(GalleryError):  # deleted meanwhile
+            if gallery.person(person_id).face_count == 0:
+                gallery.delete_person(person_id)
+    return ImportReport(enrolled, problems, len({face.person_id for face in enrolled}))
