@@ -74,14 +74,20 @@ def test_home_renders_links_and_settings(app: AppTest) -> None:
     assert "Default:" in joined(app.sidebar.caption)
 
 
-def test_threshold_follows_the_configuration_unless_set(app: AppTest) -> None:
-    from ui.common import default_threshold
+def default_threshold(detector: str, metric: str) -> float:
+    """The default the sidebar should start from: facecore's, for the dashboard's config."""
+    from facecore.config import PipelineConfig
+    from facecore.verification import default_threshold
 
+    return default_threshold(PipelineConfig.interactive(detector=detector), metric).value
+
+
+def test_threshold_follows_the_configuration_unless_set(app: AppTest) -> None:
     threshold = app.slider(key="threshold")
-    assert threshold.value == pytest.approx(default_threshold("hog", "euclidean", False)[0])
+    assert threshold.value == pytest.approx(default_threshold("hog", "euclidean"))
 
     app.selectbox(key="metric").set_value("cosine").run()
-    assert app.slider(key="threshold").value == pytest.approx(default_threshold("hog", "cosine", False)[0])
+    assert app.slider(key="threshold").value == pytest.approx(default_threshold("hog", "cosine"))
     assert app.button(key="reset_threshold").disabled
 
     app.slider(key="threshold").set_value(0.05).run()
@@ -90,13 +96,13 @@ def test_threshold_follows_the_configuration_unless_set(app: AppTest) -> None:
     assert app.slider(key="threshold").value == pytest.approx(0.05)
 
     app.button(key="reset_threshold").click().run()
-    assert app.slider(key="threshold").value == pytest.approx(default_threshold("haar", "cosine", False)[0])
+    assert app.slider(key="threshold").value == pytest.approx(default_threshold("haar", "cosine"))
     assert not app.exception
 
 
 def test_draw_faces_marks_every_face_on_a_small_copy() -> None:
     from facecore.types import Face
-    from ui.common import draw_faces
+    from ui.drawing import draw_faces
 
     image = np.zeros((3000, 2000, 3), np.uint8)
     faces = [
