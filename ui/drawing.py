@@ -1,7 +1,4 @@
-"""Pictures for the pages: faces boxed and numbered on a photo, and small images as data URIs.
-
-OpenCV draws here, and runs on the calling thread (see below).
-"""
+"""Pictures for the pages: faces boxed and numbered on a photo, and small images as data URIs."""
 
 from __future__ import annotations
 
@@ -14,11 +11,6 @@ import streamlit as st
 
 from facecore.images import downscale_to_max_side
 from facecore.types import EmbeddedFace, Face
-
-# OpenCV's worker threads spin while TensorFlow, dlib and other sessions hold the cores: in the
-# server a 2,000 px resize took ~100 ms with them against ~10 ms without. Sessions give the
-# parallelism here, so OpenCV runs on the calling thread.
-cv2.setNumThreads(1)
 
 _OTHER = (255, 165, 0)  # RGB orange
 _SELECTED = (0, 200, 0)
