@@ -11,7 +11,7 @@ sidebar, no page config) on a server's first run, and on every run after the fir
 
 import streamlit as st
 
-from ui.common import settings_sidebar
+from ui.settings import settings_sidebar
 
 st.set_page_config(page_title="Face Verification Lab", page_icon=":material/face:", layout="wide")
 

@@ -7,9 +7,10 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from facecore.evaluation.analysis import cluster_order, identity_blocks, identity_order
+from facecore.verification import accepts
 from facecore.verification.metrics import pairwise_distances
-from ui.common import current_settings
 from ui.face_sets import FaceSet, face_set_picker, thumbnail
+from ui.settings import current_settings
 
 MAX_FACES = 300
 MAX_AXIS_THUMBNAILS = 60  # beyond this the thumbnails are too small to read; use the pair inspector
@@ -35,7 +36,7 @@ def matrix_figure(faces: FaceSet, d: np.ndarray, order: np.ndarray, binarise: bo
     hover = np.array([[f"{names[r]} vs {names[c]}" for c in range(n)] for r in range(n)])
     if binarise:
         heat = go.Heatmap(
-            z=(z <= settings.threshold).astype(int),
+            z=accepts(z, settings.threshold).astype(int),
             customdata=np.dstack([hover, z.round(4).astype(str)]),
             colorscale=[[0, "#f7f7f7"], [1, "#08519c"]],
             zmin=0,
@@ -100,7 +101,7 @@ def pair_inspector(faces: FaceSet, d: np.ndarray, order: np.ndarray) -> None:
     b_label = cols[1].selectbox("Face B", labels, index=min(1, len(labels) - 1), key="dm_b")
     a, b = (int(order[labels.index(x)]) for x in (a_label, b_label))
     distance = float(d[a, b])
-    same_decision = distance <= settings.threshold
+    same_decision = accepts(distance, settings.threshold)
     for col, i in zip(cols, (a, b), strict=True):
         col.image(thumbnail(faces.images[i], 160), caption=faces.labels[i], width=160)
     truth = "same identity" if faces.labels[a] == faces.labels[b] else "different identities"

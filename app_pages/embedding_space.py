@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 import numpy as np
 import pandas as pd
 import plotly.express as px
@@ -12,10 +10,11 @@ import streamlit as st
 
 from facecore.evaluation.analysis import nearest_neighbours
 from facecore.evaluation.projection import EXPLANATIONS, METHODS, project, umap_available
-from ui.common import current_settings, decode_or_error, find_faces, image_input
+from facecore.verification import accepts
 from ui.face_sets import FaceSet, face_set_picker, thumbnail
-
-log = logging.getLogger(__name__)
+from ui.feedback import show_error
+from ui.inputs import decode_or_error, find_faces, image_input
+from ui.settings import current_settings
 
 MAX_POINT_THUMBNAILS = 80  # images drawn on the 2-D plot; more would cover it
 PROBE = "probe (your photo)"
@@ -87,7 +86,7 @@ def neighbours_panel(faces: FaceSet) -> None:
     k = st.slider("Neighbours", 1, min(20, len(faces) - 1), min(5, len(faces) - 1), key="es_k")
     index = names.index(chosen)
     table = nearest_neighbours(faces.embeddings, faces.labels, index, k=k, metric=settings.metric)
-    table["same person at threshold"] = table["distance"] <= settings.threshold
+    table["same person at threshold"] = accepts(table["distance"].to_numpy(), settings.threshold)
     table.insert(0, "photo", [thumbnail(faces.images[i], 64) for i in table["face"]])
     cols = st.columns([1, 4])
     cols[0].image(thumbnail(faces.images[index], 128), caption=faces.labels[index], width=128)
@@ -124,8 +123,7 @@ if faces is not None:
             with st.spinner(spinner):
                 coords = projected(faces.embeddings, method, dims)
         except Exception as exc:
-            log.exception("projection failed")
-            st.error(f"{method} failed on these faces ({type(exc).__name__}: {exc}).")
+            show_error(f"{method} failed on these faces", exc)
         else:
             st.plotly_chart(scatter(faces, coords, dims, show_images and dims == 2), key="es_chart",
                             on_select="rerun", selection_mode="points", width="stretch")

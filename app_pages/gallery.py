@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-import io
-import zipfile
-from collections.abc import Callable
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
 from facecore.evaluation.datasets import default_lfw_home, download_lfw, image_folder, lfw_people
-from ui.common import (
-    current_settings,
-    flash,
-    gallery_root,
-    images_input,
-    load_gallery,
-    settings_pipeline,
-    show_flashes,
-    thumbnail_uri,
-)
+from facecore.gallery.importing import ImportJob, ImportReport, enrol_many, folder_jobs, photo_jobs, zip_jobs
+from ui.drawing import thumbnail_uri
+from ui.feedback import flash, show_error, show_flashes
+from ui.inputs import images_input
+from ui.resources import gallery_root, load_gallery, pipeline
+from ui.settings import current_settings
 
 settings = current_settings()
 
@@ -32,10 +25,6 @@ except Exception as exc:  # a broken or unwritable gallery folder must not show 
     st.title("Gallery")
     st.error(f"The gallery at {gallery_root()} cannot be opened: {exc}")
     st.stop()
-
-ZIP_MAX_FILES = 5000
-ZIP_MAX_BYTES = 1_000_000_000  # uncompressed total
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 
 # ----------------------------------------------------------------------------- callbacks
 # Widget callbacks run before the page, so every part of this run already sees the change.
@@ -90,80 +79,45 @@ def delete_face(face_id: int) -> None:
 # ----------------------------------------------------------------------------- enrolment
 
 
-def enrol_many(
-    jobs: list[tuple[str, str, Callable[[], bytes]]], *, label: str, show_each: bool
-) -> tuple[int, list[str]]:
-    """Enrol ``(person name, file name, read bytes)`` jobs with a progress bar.
+def enrol(jobs: list[ImportJob], *, label: str, show_each: bool) -> ImportReport | None:
+    """Enrol ``jobs`` with the sidebar's pipeline and a progress bar; None after a message if it cannot load.
 
-    People are created as needed. Returns ``(faces enrolled, problems)``; a bad file or one without a
-    face is reported and skipped.
+    ``show_each`` says, file by file, what was enrolled and what was skipped and why.
     """
     try:
-        pipeline = settings_pipeline(settings)
+        face_pipeline = pipeline(settings.config)
     except Exception as exc:  # e.g. a kept model file that became unreadable
-        st.error(f"The {settings.model} model could not be loaded ({type(exc).__name__}: {exc}).")
-        return 0, [f"{settings.model}: {exc}"]
+        show_error(f"The {settings.config.model_label} model could not be loaded", exc)
+        return None
     bar = st.progress(0.0, text=label)
-    ids: dict[str, int] = {}
-    enrolled, problems = 0, []
-    for i, (person_name, file_name, read) in enumerate(jobs, start=1):
-        try:
-            if person_name not in ids:
-                found = gallery.find_person(person_name)
-                ids[person_name] = (found or gallery.create_person(person_name)).id
-            face = gallery.enrol(ids[person_name], read(), pipeline)
-        except (GalleryError, ValueError, OSError) as exc:  # ImageError is a ValueError
-            problems.append(f"{file_name}: {exc}")
-            if show_each:
-                st.error(f"{file_name}: {exc}")
-        except Exception as exc:  # never let one file stop the batch with a traceback
-            problems.append(f"{file_name}: failed ({type(exc).__name__}: {exc})")
-            if show_each:
-                st.error(problems[-1])
+
+    def each(job: ImportJob, face, problem: str | None) -> None:
+        if face is not None:
+            _, _, w, h = face.box
+            st.success(f"{job.source}: enrolled a {w}x{h} px face for {job.person}.")
         else:
-            enrolled += 1
-            if show_each:
-                x, y, w, h = face.box
-                st.success(f"{file_name}: enrolled a {w}x{h} px face for {person_name}.")
-        bar.progress(i / len(jobs), text=f"{label} {i}/{len(jobs)}")
-    return enrolled, problems
+            st.error(problem)
+
+    return enrol_many(
+        gallery,
+        face_pipeline,
+        jobs,
+        progress=lambda done, total: bar.progress(done / total, text=f"{label} {done}/{total}"),
+        on_result=each if show_each else None,
+    )
 
 
-def summary(enrolled: int, problems: list[str], people: int) -> None:
-    if enrolled:
-        st.success(f"Enrolled {enrolled} face(s) for {people} person(s).")
-    if problems:
-        st.warning(f"Skipped {len(problems)} file(s).")
+def summary(report: ImportReport | None) -> None:
+    if report is None:
+        return
+    if report.enrolled:
+        st.success(f"Enrolled {len(report.enrolled)} face(s) for {report.people} person(s).")
+    if report.problems:
+        st.warning(f"Skipped {len(report.problems)} file(s).")
         with st.expander("Skipped files"):
-            st.text("\n".join(problems))
-    if not enrolled and not problems:
+            st.text("\n".join(report.problems))
+    if not report.enrolled and not report.problems:
         st.info("There was nothing to import.")
-
-
-def zip_jobs(data: bytes) -> list[tuple[str, str, Callable[[], bytes]]]:
-    """Jobs from a zip with one folder per person (optionally all inside one top folder)."""
-    archive = zipfile.ZipFile(io.BytesIO(data))
-    entries = [
-        info
-        for info in archive.infolist()
-        if not info.is_dir()
-        and PurePosixPath(info.filename).suffix.lower() in IMAGE_SUFFIXES
-        and not any(part.startswith((".", "__MACOSX")) for part in PurePosixPath(info.filename).parts)
-    ]
-    if len(entries) > ZIP_MAX_FILES or sum(i.file_size for i in entries) > ZIP_MAX_BYTES:
-        raise ValueError(
-            f"The zip is too large (limit {ZIP_MAX_FILES} images, {ZIP_MAX_BYTES / 1e9:g} GB unpacked)."
-        )
-    parts = [PurePosixPath(i.filename).parts for i in entries]
-    # A single top folder wrapping the person folders ("people/<name>/x.jpg") is skipped.
-    strip = 1 if parts and all(len(p) >= 3 for p in parts) and len({p[0] for p in parts}) == 1 else 0
-    jobs = []
-    for info, p in zip(entries, parts, strict=True):
-        p = p[strip:]
-        if len(p) != 2:  # not <person>/<image>
-            continue
-        jobs.append((p[0].replace("_", " "), info.filename, lambda info=info: archive.read(info)))
-    return jobs
 
 
 @st.cache_data(show_spinner="Listing LFW people...", max_entries=8)
@@ -198,7 +152,7 @@ with tab_add:
             "Person", list(by_id), format_func=lambda i: by_id[i].name, key="enrol_person"
         )
         st.caption(
-            f"Faces are embedded with {settings.model}{' and flip TTA' if settings.flip_tta else ''} "
+            f"Faces are embedded with {settings.config.model_label}{' and flip TTA' if settings.flip_tta else ''} "
             "(sidebar); Identify searches each model's faces apart."
         )
         nonce = st.session_state.setdefault("_enrol_nonce", 0)
@@ -209,8 +163,7 @@ with tab_add:
             type="primary",
             key="enrol_go",
         ):
-            jobs = [(by_id[person_id].name, name, lambda data=data: data) for data, name in items]
-            enrolled, problems = enrol_many(jobs, label="Enrolling", show_each=True)
+            enrol(photo_jobs(by_id[person_id].name, items), label="Enrolling", show_each=True)
             st.session_state["_enrol_nonce"] = nonce + 1  # empty uploader on the next run
 
 with tab_import:
@@ -226,23 +179,19 @@ with tab_import:
             except (OSError, ValueError) as exc:
                 st.error(f"Cannot read that folder: {exc}")
             else:
-                jobs = [
-                    (name.replace("_", " "), str(path), lambda path=path: path.read_bytes())
-                    for name, paths in found.items()
-                    for path in paths
-                ]
+                jobs = folder_jobs(found)
                 if not jobs:
                     st.warning(
                         "No images found: expected one sub-folder per person holding jpg/png/webp/bmp files."
                     )
                 else:
-                    summary(*enrol_many(jobs, label="Importing", show_each=False), people=len(found))
+                    summary(enrol(jobs, label="Importing", show_each=False))
     else:
         upload = st.file_uploader("Zip file", type=["zip"], key="import_zip")
         if st.button("Import zip", disabled=upload is None, key="import_zip_go") and upload is not None:
             try:
                 jobs = zip_jobs(upload.getvalue())
-            except (zipfile.BadZipFile, ValueError, OSError) as exc:
+            except GalleryError as exc:
                 st.error(f"Cannot read {upload.name} as a zip file: {exc}")
             else:
                 if not jobs:
@@ -250,10 +199,7 @@ with tab_import:
                         "No images found in the zip: expected one folder per person (`<person>/<photo>.jpg`)."
                     )
                 else:
-                    summary(
-                        *enrol_many(jobs, label="Importing", show_each=False),
-                        people=len({j[0] for j in jobs}),
-                    )
+                    summary(enrol(jobs, label="Importing", show_each=False))
 
     st.divider()
     st.markdown("**Demo gallery from LFW** (Labeled Faces in the Wild)")
@@ -294,12 +240,8 @@ with tab_import:
         if st.button(
             f"Load a demo gallery ({len(candidates)} people)", disabled=not candidates, key="lfw_go"
         ):
-            jobs = [
-                (name.replace("_", " "), Path(path).name, lambda path=path: Path(path).read_bytes())
-                for name, paths in candidates.items()
-                for path in paths[: int(per_person)]
-            ]
-            summary(*enrol_many(jobs, label="Enrolling LFW", show_each=False), people=len(candidates))
+            jobs = folder_jobs(candidates, per_person=int(per_person))
+            summary(enrol(jobs, label="Enrolling LFW", show_each=False))
 
 with tab_people:
     left, right = st.columns([3, 1], vertical_alignment="bottom")

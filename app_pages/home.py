@@ -3,7 +3,7 @@
 import streamlit as st
 
 import facecore
-from ui.common import current_settings
+from ui.settings import current_settings
 
 settings = current_settings()
 
@@ -48,5 +48,5 @@ cols[0].metric("Detector", settings.detector)
 cols[1].metric("Metric", settings.metric)
 cols[2].metric("Flip TTA", "on" if settings.flip_tta else "off")
 cols[3].metric("Threshold", f"{settings.threshold:.3f}")
-cols[4].metric("Model", settings.model)
+cols[4].metric("Model", settings.config.model_label)
 st.caption(("Set by you. Default: " if settings.user_set else "Default: ") + settings.source)

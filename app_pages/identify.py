@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui.common import (
-    current_settings,
-    decode_or_error,
-    draw_faces,
-    find_faces,
-    gallery_root,
-    identification_threshold,
-    image_input,
-    load_gallery,
-    settings_pipeline,
-)
+from facecore.verification import IDENTIFY_RULES, UNKNOWN, Identification, Rule
+from ui.drawing import draw_faces
+from ui.feedback import show_error
+from ui.inputs import decode_or_error, find_faces, image_input, no_face_warning
+from ui.resources import gallery_root, load_gallery, pipeline
+from ui.settings import current_settings, identification_threshold
+
+RULE_NAMES = {Rule.NEAREST: "nearest face", Rule.MAJORITY: "k-NN majority vote"}
+RULE_MEANING = {
+    Rule.NEAREST: "the person of the nearest gallery face, when it is within the threshold.",
+    Rule.MAJORITY: "the person with the most faces among the k nearest that are within the threshold "
+    "(ties go to the nearer person).",
+}
 
 settings = current_settings()
 st.title("Identify: who is in this photo?")
@@ -32,16 +34,15 @@ if not stored:
     st.stop()
 
 try:
-    pipeline = settings_pipeline(settings)
+    model_version = pipeline(settings.config).embedder.version
 except Exception as exc:  # e.g. a kept model file that became unreadable
-    st.error(f"The {settings.model} model could not be loaded ({type(exc).__name__}: {exc}).")
+    show_error(f"The {settings.config.model_label} model could not be loaded", exc)
     st.stop()
 # Vectors of different models (or flip TTA settings) are not comparable: search only this one's.
-model_version = pipeline.embedder.version
 usable = [f for f in stored if f.model_version == model_version]
 if not usable:
     st.info(
-        f"The gallery has no faces embedded by the sidebar's model, {settings.model}"
+        f"The gallery has no faces embedded by the sidebar's model, {settings.config.model_label}"
         f"{' with flip TTA' if settings.flip_tta else ''} ({model_version}); its {len(stored)} faces were "
         "embedded by another embedding model or flip TTA setting. Enrol photos on the Gallery page with "
         "this model, or switch the model in the sidebar."
@@ -52,14 +53,25 @@ if not usable:
 threshold, note = identification_threshold(settings)
 people = {f.person_id for f in usable}
 st.caption(
-    f"{len(usable)} faces of {len(people)} people in the gallery. A face is a known person when its nearest "
-    f"gallery face is within L2 distance {threshold:.3f}; the k nearest faces also vote."
+    f"{len(usable)} faces of {len(people)} people in the gallery. A face is compared with its k nearest "
+    f"gallery faces; those within L2 distance {threshold:.3f} count."
 )
 if note:
     st.caption(note)
 if len(usable) < len(stored):
     st.caption(f"{len(stored) - len(usable)} gallery faces embedded by other models are not searched.")
-k = st.slider("Nearest gallery faces to show and vote with (k)", 1, 15, 5, key="identify_k")
+left, right = st.columns(2)
+k = left.slider("Nearest gallery faces to show and vote with (k)", 1, 15, 5, key="identify_k")
+rule = Rule(
+    right.radio(
+        "Who is it?",
+        [r.value for r in IDENTIFY_RULES],
+        format_func=lambda value: RULE_NAMES[Rule(value)],
+        key="identify_rule",
+        horizontal=True,
+    )
+)
+st.caption(f"**{RULE_NAMES[rule].capitalize()}**: {RULE_MEANING[rule]}")
 
 item = image_input("Probe photo from", "identify_probe")
 if item is None:
@@ -73,19 +85,53 @@ if faces is None:
     st.stop()
 if not faces:
     st.image(draw_faces(image, []), caption=name, width="stretch")
-    st.warning(
-        f"No face found in {name} with the {settings.detector} detector. Try a photo where the face is "
-        "larger, frontal and well lit, or another detector in the sidebar."
-    )
+    no_face_warning(name, settings)
     st.stop()
 
 try:
     results = [
-        gallery.identify(f.embedding, threshold=threshold, k=k, model_version=model_version) for f in faces
+        gallery.identify(f.embedding, threshold=threshold, k=k, model_version=model_version, rule=rule)
+        for f in faces
     ]
 except Exception as exc:
     st.error(f"The gallery search failed: {exc}")
     st.stop()
+
+
+def answer(number: int, result: Identification) -> None:
+    """The rule's answer for one face: a known person (green) or unknown (amber), and why."""
+    if result.known and result.rule is Rule.NEAREST:
+        st.success(f"Face {number}: **{result.name}** (L2 distance {result.distance:.3f} <= {threshold:.3f})")
+    elif result.known:
+        st.success(
+            f"Face {number}: **{result.name}** ({result.votes[result.name]} of the {len(result.matches)} "
+            f"nearest gallery faces, within L2 distance {threshold:.3f})"
+        )
+    elif result.best is not None:
+        st.warning(
+            f"Face {number}: **unknown**. The nearest gallery face is {result.best.person_name} at L2 "
+            f"distance {result.distance:.3f}, above the threshold {threshold:.3f}."
+        )
+    else:
+        st.warning(f"Face {number}: **unknown** (no gallery face to compare with).")
+    if not result.agrees:
+        st.info(
+            f"The nearest face and the vote disagree on face {number}: the nearest gallery face says "
+            f"**{result.nearest_name}**, the vote of the {len(result.matches)} nearest says "
+            f"**{result.vote_winner or UNKNOWN}**. The {RULE_NAMES[result.rule]} rule decided."
+        )
+
+
+def vote_tally(result: Identification) -> None:
+    if result.votes:
+        tally = ", ".join(f"{who}: {n}" for who, n in result.votes.items())
+        st.write(
+            f"KNN vote (nearest {len(result.matches)} gallery faces, those within the threshold vote): "
+            f"{tally}. Winner: **{result.vote_winner}**."
+        )
+    elif result.matches:
+        st.write(f"KNN vote: none of the nearest {len(result.matches)} gallery faces is within the threshold.")
+
 
 chips = {f.id: f for f in usable}
 labels = [f"{i + 1}: {r.name}" for i, r in enumerate(results)]
@@ -96,27 +142,8 @@ for i, (face, result) in enumerate(zip(faces, results, strict=True)):
         left, right = st.columns([1, 5])
         left.image(face.chip, caption=f"Face {i + 1}", width=120)
         with right:
-            if result.name != "unknown":
-                st.success(
-                    f"Face {i + 1}: **{result.name}** (L2 distance {result.distance:.3f} <= {threshold:.3f})"
-                )
-            elif result.best is not None:
-                st.warning(
-                    f"Face {i + 1}: **unknown**. The nearest gallery face is {result.best.person_name} at L2 "
-                    f"distance {result.distance:.3f}, above the threshold {threshold:.3f}."
-                )
-            else:
-                st.warning(f"Face {i + 1}: **unknown** (no gallery face to compare with).")
-            if result.votes:
-                tally = ", ".join(f"{who}: {n}" for who, n in result.votes.items())
-                st.write(
-                    f"KNN vote (nearest {len(result.matches)} gallery faces, those within the threshold vote): "
-                    f"{tally}. Winner: **{result.vote_winner}**."
-                )
-            elif result.matches:
-                st.write(
-                    f"KNN vote: none of the nearest {len(result.matches)} gallery faces is within the threshold."
-                )
+            answer(i + 1, result)
+            vote_tally(result)
             if result.matches:
                 columns = st.columns(min(len(result.matches), 8))
                 for j, match in enumerate(result.matches):

@@ -2,41 +2,39 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import streamlit as st
 
 from facecore.cache import default_cache_dir
+from facecore.config import PipelineConfig
 from facecore.detection import DETECTORS
 from facecore.evaluation.analysis import calibration_table, failure_cases, operating_points
 from facecore.evaluation.datasets import read_lfw_pairs
 from facecore.evaluation.lfw import evaluate_lfw
 from facecore.evaluation.samples import pixel_naive_bayes_baseline
+from facecore.verification import accepts
 from facecore.verification.metrics import METRICS
 from facecore.verification.thresholds import calibrated, lfw_distances, load_calibrations
-from ui.common import (
-    PRETRAINED_MODEL,
-    current_settings,
-    embedding_cache,
-    lfw_home_or_error,
-    progress_reporter,
-)
 from ui.face_sets import thumbnail
-
-log = logging.getLogger(__name__)
+from ui.feedback import progress_reporter, show_error
+from ui.inputs import lfw_home_or_error
+from ui.resources import embedding_cache
+from ui.settings import current_settings
 
 SUBSETS = {"10_folds": "pairs.txt, 10 folds (6,000 pairs)", "dev_test": "DevTest (1,000 pairs)"}
 _RUN = "_lfw_benchmark_run"
 
 settings = current_settings()
+#: The pretrained model with the sidebar's detector and flip TTA: what the stored LFW results measured.
+measured = PipelineConfig(detector=settings.detector, flip_tta=settings.flip_tta)
 st.title("LFW benchmark")
 st.caption(
     "Labeled Faces in the Wild, deep-funneled images, the standard pairs protocol: each fold is scored "
     "with the threshold that was best on the other folds."
 )
-if settings.model != PRETRAINED_MODEL:
-    st.info(f"Everything here measures the pretrained model, not {settings.model} (the sidebar's choice); "
+if not settings.pretrained:
+    st.info(f"Everything here measures the pretrained model, not {settings.config.model_label} (the sidebar's choice); "
             "the Threshold lab measures a kept model on the gallery's pairs.")
 home = lfw_home_or_error()
 
@@ -72,11 +70,10 @@ def run_form(home: Path) -> None:
         return
     bar = st.progress(0.0, text="Embedding LFW images")
     try:
-        evaluation = evaluate_lfw(home, detector=detector, metric=metric, subset=subset, limit=limit,
-                                  flip_tta=flip, cache=embedding_cache(), progress=progress_reporter(bar))
+        evaluation = evaluate_lfw(home, PipelineConfig(detector=detector, flip_tta=flip), metric=metric,
+                                  subset=subset, limit=limit, cache=embedding_cache(), progress=progress_reporter(bar))
     except Exception as exc:
-        log.exception("LFW run failed")
-        st.error(f"The LFW run failed ({type(exc).__name__}: {exc}).")
+        show_error("The LFW run failed", exc)
         return
     finally:
         bar.empty()
@@ -111,8 +108,8 @@ def failure_source(home: Path):
         c = evaluation.config
         return (evaluation.pairs, evaluation.distances, evaluation.same, evaluation.result.threshold,
                 f"the run above ({c['detector']}, {c['metric']}{', flip TTA' if c['flip_tta'] else ''})")
-    stored = lfw_distances(settings.detector, settings.metric, settings.flip_tta)
-    entry = calibrated(settings.detector, settings.metric, settings.flip_tta)
+    stored = lfw_distances(measured, settings.metric)
+    entry = calibrated(measured, settings.metric)
     if stored is None or entry is None:
         return None
     pairs = read_lfw_pairs(home)
@@ -135,7 +132,7 @@ def failure_gallery(home: Path) -> None:
     if cases.empty:
         st.success("No mistakes at this threshold.")
         return
-    accepted = distances <= threshold
+    accepted = accepts(distances, threshold)
     totals = {"false accept": int((accepted & ~same).sum()), "false reject": int((~accepted & same).sum())}
     for kind, total in totals.items():
         rows = cases[cases["kind"] == kind]
@@ -166,12 +163,11 @@ def baseline_section(home: Path) -> None:
     try:
         baseline = pixel_baseline(str(home))
     except Exception as exc:
-        log.exception("pixel baseline failed")
-        st.error(f"The pixel baseline could not be computed ({type(exc).__name__}: {exc}).")
+        show_error("The pixel baseline could not be computed", exc)
         return
     cols = st.columns(2)
     cols[0].metric("GaussianNB on pixels (DevTest)", f"{100 * baseline.accuracy:.1f}%")
-    entry = calibrated(settings.detector, settings.metric, settings.flip_tta)
+    entry = calibrated(measured, settings.metric)
     evaluation = st.session_state.get(_RUN)
     if evaluation is not None and evaluation.config["subset"] == "dev_test":
         cols[1].metric("This model (DevTest, your run)", f"{100 * evaluation.result.accuracy:.1f}%")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import logging
-
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from facecore.config import PipelineConfig
+from facecore.detection import DETECTORS
 from facecore.evaluation.analysis import all_pairs, confusion_table, operating_points, summary_with_ci
 from facecore.evaluation.datasets import read_lfw_pairs
 from facecore.evaluation.samples import lfw_pair_distances
@@ -22,20 +22,10 @@ from facecore.verification.metrics import (
     threshold_sweep,
 )
 from facecore.verification.thresholds import lfw_distances
-from ui.common import (
-    PRETRAINED_MODEL,
-    apply_threshold,
-    current_settings,
-    embedding_cache,
-    flash,
-    lfw_home_or_error,
-    load_gallery,
-    progress_reporter,
-    settings_pipeline,
-    show_flashes,
-)
-
-log = logging.getLogger(__name__)
+from ui.feedback import flash, progress_reporter, show_error, show_flashes
+from ui.inputs import lfw_home_or_error
+from ui.resources import embedding_cache, load_gallery
+from ui.settings import apply_threshold, current_settings
 
 SOURCES = {
     "10_folds": "LFW pairs.txt (10 folds, 6,000 pairs)",
@@ -60,9 +50,14 @@ def config_name(detector: str, metric: str, flip: bool) -> str:
     return f"{detector} / {metric}{' / flip TTA' if flip else ''}"
 
 
+def lfw_config(detector: str, flip: bool) -> PipelineConfig:
+    """The pretrained model with ``detector`` and flip TTA: what the LFW pairs here are embedded with."""
+    return PipelineConfig(detector=detector, flip_tta=flip)
+
+
 def stored_lfw(detector: str, metric: str, flip: bool) -> tuple[np.ndarray, np.ndarray] | None:
     """pairs.txt distances from the calibration run, if that configuration was stored."""
-    return lfw_distances(detector, metric, flip)
+    return lfw_distances(lfw_config(detector, flip), metric)
 
 
 def computed_lfw(subset: str, limit: int | None, detector: str, metric: str, flip: bool):
@@ -76,12 +71,11 @@ def computed_lfw(subset: str, limit: int | None, detector: str, metric: str, fli
         bar = st.progress(0.0, text=f"Embedding LFW images for {config_name(detector, metric, flip)}")
         try:
             found = lfw_pair_distances(
-                home, detector=detector, metric=metric, flip_tta=flip, subset=subset, limit=limit,
+                home, lfw_config(detector, flip), metric=metric, subset=subset, limit=limit,
                 cache=embedding_cache(), progress=progress_reporter(bar),
             )
         except Exception as exc:
-            log.exception("LFW pairs failed")
-            st.error(f"LFW pairs could not be embedded ({type(exc).__name__}: {exc}).")
+            show_error("LFW pairs could not be embedded", exc)
             return None
         finally:
             bar.empty()
@@ -93,13 +87,12 @@ def computed_lfw(subset: str, limit: int | None, detector: str, metric: str, fli
 
 def gallery_pairs(metric: str):
     try:
-        version = settings_pipeline(settings).embedder.version
+        version = settings.config.model_version
         gallery = load_gallery()
         face_ids, _, vectors = gallery.embeddings(version)
         names = {face.id: face.person_name for face in gallery.faces()}
     except Exception as exc:
-        log.exception("gallery read failed")
-        st.error(f"The gallery could not be read ({type(exc).__name__}: {exc}).")
+        show_error("The gallery could not be read", exc)
         return None
     labels = [names[int(i)] for i in face_ids]
     pairs = all_pairs(vectors, labels, metric)
@@ -192,12 +185,12 @@ def roc_figure(configs: dict[str, dict], log_far: bool, marker: tuple[float, flo
 
 def choose_pairs() -> tuple[str, int | None, bool]:
     sources = list(SOURCES)
-    if settings.model != PRETRAINED_MODEL:
+    if not settings.pretrained:
         # The LFW pairs here are embedded by the pretrained model only; a kept model is tuned on the
         # gallery's pairs (its faces, enrolled with that model).
         sources = ["gallery"]
         st.session_state["tl_source"] = "gallery"
-        st.info(f"{settings.model} is measured on the gallery's pairs: enrol people with it on the Gallery "
+        st.info(f"{settings.config.model_label} is measured on the gallery's pairs: enrol people with it on the Gallery "
                 "page (the LFW pairs here are the pretrained model's).")
     cols = st.columns([2, 1, 1])
     source = cols[0].radio("Pairs", sources, format_func=SOURCES.get, key="tl_source", horizontal=True)
@@ -253,7 +246,7 @@ if found is not None:
         threshold_panel(d, same, c)
 
         st.subheader("ROC")
-        others = [config_name(det, m, f) for det in ("haar", "hog", "mtcnn") for m in METRICS for f in (False, True)]
+        others = [config_name(det, m, f) for det in DETECTORS.names() for m in METRICS for f in (False, True)]
         current = config_name(settings.detector, settings.metric, settings.flip_tta)
         cols = st.columns([3, 1])
         extra = cols[0].multiselect(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import tempfile
 from pathlib import Path
 
@@ -11,27 +10,20 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from facecore.classroom.training import (
-    MINING,
-    ClassroomData,
-    EpochReport,
-    Verification,
-    evaluate_embeddings,
-    export_for_chips,
-    load_lfw_crops,
-    pixel_naive_bayes,
-    prepare_data,
-    save_model,
-    train_triplet_model,
-    train_twin_network,
-)
+from facecore.classroom.data import ClassroomData, load_lfw_crops, prepare_data
+from facecore.classroom.evaluate import Verification, evaluate_embeddings, pixel_naive_bayes
+from facecore.classroom.losses import MINING
+from facecore.classroom.models import export_for_chips, save_model
+from facecore.classroom.training import EpochReport, train_triplet_model, train_twin_network
+from facecore.config import PipelineConfig
 from facecore.embedding.keras_file import KerasModelError
 from facecore.embedding.model_store import default_models_dir, keep_model, saved_models
 from facecore.evaluation.datasets import default_lfw_home
 from facecore.evaluation.projection import project
-from ui.common import current_settings, load_pipeline
-
-log = logging.getLogger(__name__)
+from facecore.evaluation.samples import embed_images
+from ui.feedback import show_error
+from ui.resources import embedding_cache, pipeline
+from ui.settings import current_settings
 
 RESULTS = "classroom_results"
 #: Held-out people drawn in the live projection (more would be an unreadable rainbow).
@@ -122,12 +114,9 @@ def roc_figure(results: list[Verification]) -> go.Figure:
 
 
 def pretrained_result(data: ClassroomData) -> Verification:
-    from facecore.cache import EmbeddingCache
-    from facecore.evaluation.samples import embed_images
-
-    pipeline = load_pipeline(settings.detector, settings.flip_tta)
-    embeddings, _ = embed_images(list(data.test.paths), pipeline, cache=EmbeddingCache())
-    return evaluate_embeddings(f"pretrained {pipeline.embedder.version}", embeddings, data)
+    pretrained = pipeline(PipelineConfig.interactive(detector=settings.detector, flip_tta=settings.flip_tta))
+    embeddings, _ = embed_images(list(data.test.paths), pretrained, cache=embedding_cache())
+    return evaluate_embeddings(f"pretrained {pretrained.embedder.version}", embeddings, data)
 
 
 def model_bytes(model) -> bytes:
@@ -244,8 +233,7 @@ if submitted:
     except ValueError as exc:  # settings that leave too few people, for example
         st.error(f"Training could not start: {exc}")
     except Exception as exc:
-        log.exception("training failed")
-        st.error(f"Training failed ({type(exc).__name__}: {exc}).")
+        show_error("Training failed", exc)
 
 # ----------------------------------------------------------------------------- results
 

@@ -18,17 +18,15 @@ from facecore.classroom.triplets import (
     triplet_counts,
     triplet_loss,
 )
+from facecore.config import PipelineConfig
 from facecore.evaluation.datasets import default_lfw_home, image_folder, lfw_people
+from facecore.evaluation.samples import embed_face_files
 from facecore.verification.metrics import pairwise_distances
-from ui.common import (
-    PRETRAINED_MODEL,
-    current_settings,
-    embedder_options,
-    examples_dir,
-    load_gallery,
-    load_pipeline_with,
-    thumbnail_uri,
-)
+from ui.drawing import thumbnail_uri
+from ui.feedback import show_error
+from ui.inputs import examples_dir
+from ui.resources import load_gallery, pipeline
+from ui.settings import current_settings, model_label, model_options, pipeline_config
 
 log = logging.getLogger(__name__)
 
@@ -99,32 +97,17 @@ def face_sources() -> dict[str, dict[str, list[FaceRef]]]:
 
 
 @st.cache_data(max_entries=128, show_spinner="Embedding the faces...")
-def embed_refs(
-    refs: tuple[FaceRef, ...], detector: str, model: str, flip_tta: bool
-) -> tuple[np.ndarray, np.ndarray]:
+def embed_refs(refs: tuple[FaceRef, ...], config: PipelineConfig) -> tuple[np.ndarray, np.ndarray]:
     """``(embeddings, no_face)`` per face: photos through the pipeline (centre face), chips directly."""
-    from facecore.images import load_image
-
-    pipeline = load_pipeline_with(detector, model, flip_tta)
-    embeddings = np.zeros((len(refs), pipeline.embedder.dimension), np.float32)
-    no_face = np.zeros(len(refs), bool)
-    photos = [i for i, (_, is_chip) in enumerate(refs) if not is_chip]
-    chips = [i for i, (_, is_chip) in enumerate(refs) if is_chip]
-    if photos:
-        # No on-disk cache here: a handful of photos, and st.cache_data keeps them for the session.
-        found, missed = pipeline.embed_primary_faces([refs[i][0] for i in photos])
-        embeddings[photos], no_face[photos] = found, missed
-    if chips:
-        embeddings[chips] = pipeline.embedder.embed(np.stack([load_image(refs[i][0]) for i in chips]))
-    return embeddings, no_face
+    paths, chips = zip(*refs, strict=True)
+    return embed_face_files(paths, pipeline(config), chips=chips)
 
 
-def embed_or_error(refs: list[FaceRef], model: str) -> tuple[np.ndarray, np.ndarray] | None:
+def embed_or_error(refs: list[FaceRef], config: PipelineConfig) -> tuple[np.ndarray, np.ndarray] | None:
     try:
-        return embed_refs(tuple(refs), settings.detector, model, settings.flip_tta)
+        return embed_refs(tuple(refs), config)
     except Exception as exc:  # a bad model file or an unreadable image must not crash the page
-        log.exception("embedding failed")
-        st.error(f"These faces could not be embedded with {model} ({type(exc).__name__}: {exc}).")
+        show_error(f"These faces could not be embedded with {config.model_label}", exc)
         return None
 
 
@@ -209,16 +192,17 @@ if not sources:
 
 left, right = st.columns(2)
 with left:
-    models = embedder_options()
     model = st.selectbox(
         "Embedding model",
-        models,
+        model_options(),
         key="classroom_model",
+        format_func=model_label,
         help="The pretrained model, or a .keras model kept on the 'Train your own' page.",
     )
 with right:
     margin = st.slider("Margin", 0.0, 1.0, 0.2, 0.01, key="classroom_margin")
-if model != PRETRAINED_MODEL:
+config = pipeline_config(settings.detector, model, settings.flip_tta)
+if config.model_path is not None:
     st.caption(
         "A model you trained or brought: its distances have their own scale, so pick a margin to match."
     )
@@ -308,7 +292,7 @@ with tab_triplet:
         else:
             column.image(uri, caption=caption, width=220)
 
-    embedded = embed_or_error(refs, model)
+    embedded = embed_or_error(refs, config)
     if embedded is not None:
         vectors, no_face = embedded
         if no_face.any():
@@ -362,7 +346,7 @@ with tab_batch:
     chosen = sorted(rng.choice(sorted(catalogue), min(n_people, len(catalogue)), replace=False))
     batch_refs = [ref for person in chosen for ref in catalogue[person][:per_person]]
     labels = [person for person in chosen for _ in range(per_person)]
-    embedded = embed_or_error(batch_refs, model)
+    embedded = embed_or_error(batch_refs, config)
     if embedded is None:
         st.stop()
     vectors, _ = embedded

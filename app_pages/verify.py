@@ -3,86 +3,35 @@ person several reference photos show?"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
-from facecore.pipeline import EmbeddedFace
-from facecore.verification.metrics import paired_distances
-from ui.common import (
-    Settings,
-    current_settings,
-    decode_or_error,
-    draw_faces,
-    face_label,
-    find_faces,
-    image_input,
-    images_input,
-    lfw_distance_chart,
-    load_gallery,
-    settings_pipeline,
-)
+from facecore.verification import VOTING_RULES, Rule, Verdict, accepts, verify, verify_against
+from ui.charts import embeddings_chart, lfw_distance_chart
+from ui.inputs import decode_or_error, find_faces, images_input, pick_face
+from ui.resources import load_gallery
+from ui.settings import current_settings
 
 settings = current_settings()
 
-
-def pick_face(label: str, key: str) -> tuple[EmbeddedFace, str] | None:
-    """An image input, the photo with its faces drawn, and the face to use (largest by default)."""
-    item = image_input(label, key)
-    if item is None:
-        return None
-    data, name = item
-    image = decode_or_error(data, name)
-    if image is None:
-        return None
-    faces = find_faces(image, data, settings)
-    if faces is None:
-        return None
-    if not faces:
-        st.image(draw_faces(image, []), caption=name, width="stretch")
-        st.warning(
-            f"No face found in {name} with the {settings.detector} detector. Try a photo where the face "
-            "is larger, frontal and well lit, or another detector in the sidebar."
-        )
-        return None
-    index = 0
-    if len(faces) > 1:
-        index = st.selectbox(
-            f"{len(faces)} faces found; compare this one",
-            range(len(faces)),
-            format_func=lambda i: face_label(i, len(faces)),
-            key=f"{key}_face",
-        )
-        index = index if index is not None and index < len(faces) else 0
-    st.image(draw_faces(image, faces, index), caption=name, width="stretch")
-    return faces[index], name
+#: What each voting rule does, for the caption under the rule picker.
+RULE_MEANING = {
+    Rule.MEAN: "the mean distance to the references is compared with the threshold. The threshold was "
+    "calibrated on single pairs; a mean of genuine distances has less spread, so both error rates fall "
+    "as references are added.",
+    Rule.NEAREST: "the nearest reference decides. Each extra reference is another chance for a stranger to "
+    "come close, so false accepts grow with the number of references.",
+    Rule.MAJORITY: "more than half of the references must accept on their own.",
+}
 
 
-def decision(distance: float, threshold: float, metric: str, what: str = "distance") -> None:
-    if distance <= threshold:
-        st.success(f"**Same person**: {metric} {what} {distance:.3f} <= threshold {threshold:.3f}")
-    else:
-        st.error(f"**Different people**: {metric} {what} {distance:.3f} > threshold {threshold:.3f}")
-
-
-def distance(a: np.ndarray, b: np.ndarray, s: Settings) -> float:
-    return float(paired_distances(a, b, s.metric)[0])
-
-
-def embeddings_view(vectors: dict[str, np.ndarray]) -> None:
-    frame = pd.DataFrame(vectors)
-    frame.index.name = "dimension"
-    fig = go.Figure([go.Bar(x=frame.index, y=frame[c], name=c) for c in frame.columns])
-    fig.update_layout(
-        barmode="group",
-        height=260,
-        margin=dict(l=10, r=10, t=10, b=10),
-        xaxis_title="dimension",
-        yaxis_title="value",
-    )
-    st.plotly_chart(fig, width="stretch")
-    st.dataframe(frame.T, width="stretch")
+def show_verdict(verdict: Verdict) -> None:
+    """The decision as a green or red sentence, e.g. **Same person**: euclidean distance 0.41 <= ..."""
+    head, _, rest = verdict.sentence().partition(": ")
+    (st.success if verdict.same else st.error)(f"**{head}**: {rest}")
 
 
 # ----------------------------------------------------------------------------- 1:1
@@ -92,43 +41,40 @@ def one_to_one() -> None:
     left, right = st.columns(2)
     with left:
         st.subheader("Photo A")
-        a = pick_face("Photo A from", "verify_a")
+        a = pick_face("Photo A from", "verify_a", settings)
     with right:
         st.subheader("Photo B")
-        b = pick_face("Photo B from", "verify_b")
+        b = pick_face("Photo B from", "verify_b", settings)
     if a is None or b is None:
         st.info("Choose two photos (upload, camera or an example) to compare their faces.")
         return
-    (face_a, name_a), (face_b, name_b) = a, b
-    d = distance(face_a.embedding, face_b.embedding, settings)
+    verdict = verify(a.embedding, b.embedding, threshold=settings.threshold, metric=settings.metric)
 
     st.divider()
     chips, result = st.columns([1, 2])
     with chips:
-        st.image(
-            [face_a.chip, face_b.chip],
-            caption=[f"A: {name_a}", f"B: {name_b}"],
-            width=150,
-        )
-        st.caption(f"Aligned 150x150 chips ({face_a.alignment} / {face_b.alignment}) the network embedded.")
+        st.image([a.face.chip, b.face.chip], caption=[f"A: {a.name}", f"B: {b.name}"], width=150)
+        st.caption(f"Aligned 150x150 chips ({a.face.alignment} / {b.face.alignment}) the network embedded.")
     with result:
-        st.metric(f"{settings.metric} distance", f"{d:.3f}", help="Smaller means more alike.")
-        decision(d, settings.threshold, settings.metric)
-        lfw_distance_chart(settings, {"this pair": d})
+        st.metric(f"{settings.metric} distance", f"{verdict.distance:.3f}", help="Smaller means more alike.")
+        show_verdict(verdict)
+        lfw_distance_chart(settings, {"this pair": verdict.distance})
     # A toggle, not an expander: a collapsed expander still builds and ships its chart on every run.
-    if st.toggle(f"Show the two {face_a.embedding.size}-D embeddings", key="verify_show_embeddings"):
-        embeddings_view({"A": face_a.embedding, "B": face_b.embedding})
+    if st.toggle(f"Show the two {a.embedding.size}-D embeddings", key="verify_show_embeddings"):
+        embeddings_chart({"A": a.embedding, "B": b.embedding})
 
 
 # ----------------------------------------------------------------------------- voters
 
+#: One reference photo: its name, its embedding (None when it has no usable face) and a note.
+Reference = tuple[str, np.ndarray | None, str]
 
-def uploaded_references() -> tuple[list[tuple[str, np.ndarray | None, str]], str]:
-    """``(name, embedding or None, note)`` per reference photo (its largest face), and the claim."""
+
+def uploaded_references() -> tuple[list[Reference], str]:
+    """One row per reference photo (its largest face), and the claimed name."""
     claimed = st.text_input("Claimed person (optional, for the summary)", key="voters_claimed")
-    items = images_input("Reference photos from", "voters_refs")
-    rows = []
-    for data, name in items:
+    rows: list[Reference] = []
+    for data, name in images_input("Reference photos from", "voters_refs"):
         image = decode_or_error(data, name)
         if image is None:
             rows.append((name, None, "not an image we can read"))
@@ -137,13 +83,12 @@ def uploaded_references() -> tuple[list[tuple[str, np.ndarray | None, str]], str
         if not faces:
             rows.append((name, None, "no face found"))
             continue
-        note = f"largest of {len(faces)} faces" if len(faces) > 1 else ""
-        rows.append((name, faces[0].embedding, note))
+        rows.append((name, faces[0].embedding, f"largest of {len(faces)} faces" if len(faces) > 1 else ""))
     return rows, claimed.strip()
 
 
-def gallery_references() -> tuple[list[tuple[str, np.ndarray | None, str]], str]:
-    """The stored embeddings of a gallery person's faces."""
+def gallery_references() -> tuple[list[Reference], str]:
+    """The stored embeddings of a gallery person's faces (those of the sidebar's model)."""
     gallery = load_gallery()
     people = [p for p in gallery.people() if p.face_count > 0]
     if not people:
@@ -151,37 +96,45 @@ def gallery_references() -> tuple[list[tuple[str, np.ndarray | None, str]], str]
         st.page_link("app_pages/gallery.py", label="Open the Gallery", icon=":material/photo_library:")
         return [], ""
     by_id = {p.id: p for p in people}
-    chosen = st.selectbox(
-        "Claimed person",
-        list(by_id),
-        format_func=lambda i: by_id[i].name,
-        key="voters_person",
-    )
+    chosen = st.selectbox("Claimed person", list(by_id), format_func=lambda i: by_id[i].name, key="voters_person")
     if chosen is None or chosen not in by_id:
         return [], ""
     person = by_id[chosen]
     # The stored embeddings of the model the probe goes through (flip TTA gives another model version).
-    version = settings_pipeline(settings).embedder.version
+    version = settings.config.model_version
     face_ids, person_ids, vectors = gallery.embeddings(version)
     mine = person_ids == person.id
-    rows = [
-        (f"{person.name} #{face_id}", vector, "")
-        for face_id, vector in zip(face_ids[mine], vectors[mine], strict=True)
+    rows: list[Reference] = [
+        (f"{person.name} #{face_id}", vector, "") for face_id, vector in zip(face_ids[mine], vectors[mine], strict=True)
     ]
     if not rows:
         st.warning(
             f"{person.name}'s faces were stored by another model version than {version} "
-            f"({settings.model}; flip TTA changes it too); switch the embedding model or flip TTA in the "
-            "sidebar, or enrol them again."
+            f"({settings.config.model_label}; flip TTA changes it too); switch the embedding model or flip "
+            "TTA in the sidebar, or enrol them again."
         )
     return rows, person.name
+
+
+def reference_table(references: list[Reference], distances: Sequence[float]) -> pd.DataFrame:
+    """One row per reference photo: its distance to the probe and its own vote (skipped ones included)."""
+    measured = iter(distances)
+    rows = []
+    for name, vector, note in references:
+        if vector is None:
+            rows.append({"reference": name, "distance": None, "vote": "skipped", "note": note})
+            continue
+        d = next(measured)
+        vote = "accept" if accepts(d, settings.threshold) else "reject"
+        rows.append({"reference": name, "distance": round(d, 4), "vote": vote, "note": note})
+    return pd.DataFrame(rows)
 
 
 def voters() -> None:
     left, right = st.columns(2)
     with left:
         st.subheader("Probe")
-        probe = pick_face("Probe photo from", "voters_probe")
+        probe = pick_face("Probe photo from", "voters_probe", settings)
     with right:
         st.subheader("References")
         source = st.radio(
@@ -191,34 +144,38 @@ def voters() -> None:
             key="voters_ref_source",
         )
         references, claimed = uploaded_references() if source == "Upload photos" else gallery_references()
+    rule = Rule(
+        st.radio(
+            "Decision rule",
+            [rule.value for rule in VOTING_RULES],
+            format_func=lambda value: Rule(value).label,
+            key="voters_rule",
+            horizontal=True,
+            help="How the references' distances become one decision.",
+        )
+    )
+    st.caption(f"**{rule.label.capitalize()}**: {RULE_MEANING[rule]}")
     if probe is None or not references:
         st.info("Choose a probe photo and at least one reference photo of the claimed person.")
         return
-    face, probe_name = probe
-    table = []
-    for name, vector, note in references:
-        if vector is None:
-            table.append({"reference": name, "distance": None, "vote": "skipped", "note": note})
-            continue
-        d = distance(face.embedding, vector, settings)
-        vote = "accept" if d <= settings.threshold else "reject"
-        table.append({"reference": name, "distance": round(d, 4), "vote": vote, "note": note})
-    votes = pd.DataFrame(table)
-    counted = votes[votes["vote"] != "skipped"]
+    usable = [vector for _, vector, _ in references if vector is not None]
     st.divider()
-    st.dataframe(votes, width="stretch", hide_index=True)
-    if counted.empty:
+    if not usable:
+        st.dataframe(reference_table(references, []), width="stretch", hide_index=True)
         st.error("None of the reference photos has a usable face, so there is nothing to vote with.")
         return
-    accepted = int((counted["vote"] == "accept").sum())
-    mean = float(counted["distance"].mean())
+    verdict = verify_against(
+        probe.embedding, np.stack(usable), threshold=settings.threshold, metric=settings.metric, rule=rule
+    )
+    st.dataframe(reference_table(references, verdict.distances), width="stretch", hide_index=True)
     who = claimed or "the claimed person"
     st.write(
-        f"**{accepted} of {len(counted)}** references accept {probe_name} as {who}; "
-        f"mean {settings.metric} distance {mean:.3f}."
+        f"**{verdict.votes} of {verdict.voters}** references accept {probe.name} as {who} "
+        f"({100 * verdict.accept_fraction:.0f}%); {rule.label} decides."
     )
-    decision(mean, settings.threshold, settings.metric, what="mean distance")
-    lfw_distance_chart(settings, {"mean": mean})
+    show_verdict(verdict)
+    if rule is not Rule.MAJORITY:
+        lfw_distance_chart(settings, {rule.label.split()[0]: verdict.distance})
 
 
 # ----------------------------------------------------------------------------- page
@@ -231,7 +188,7 @@ st.caption(
 if st.toggle(
     "Voters mode: one probe against several photos of a claimed person",
     key="verify_voters",
-    help="Every reference photo votes accept/reject; the decision uses the mean distance.",
+    help="Every reference photo votes accept/reject; the decision rule you pick (mean distance by default) decides.",
 ):
     voters()
 else:

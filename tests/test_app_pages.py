@@ -74,14 +74,20 @@ def test_home_renders_links_and_settings(app: AppTest) -> None:
     assert "Default:" in joined(app.sidebar.caption)
 
 
-def test_threshold_follows_the_configuration_unless_set(app: AppTest) -> None:
-    from ui.common import default_threshold
+def default_threshold(detector: str, metric: str) -> float:
+    """The default the sidebar should start from: facecore's, for the dashboard's config."""
+    from facecore.config import PipelineConfig
+    from facecore.verification import default_threshold
 
+    return default_threshold(PipelineConfig.interactive(detector=detector), metric).value
+
+
+def test_threshold_follows_the_configuration_unless_set(app: AppTest) -> None:
     threshold = app.slider(key="threshold")
-    assert threshold.value == pytest.approx(default_threshold("hog", "euclidean", False)[0])
+    assert threshold.value == pytest.approx(default_threshold("hog", "euclidean"))
 
     app.selectbox(key="metric").set_value("cosine").run()
-    assert app.slider(key="threshold").value == pytest.approx(default_threshold("hog", "cosine", False)[0])
+    assert app.slider(key="threshold").value == pytest.approx(default_threshold("hog", "cosine"))
     assert app.button(key="reset_threshold").disabled
 
     app.slider(key="threshold").set_value(0.05).run()
@@ -90,13 +96,13 @@ def test_threshold_follows_the_configuration_unless_set(app: AppTest) -> None:
     assert app.slider(key="threshold").value == pytest.approx(0.05)
 
     app.button(key="reset_threshold").click().run()
-    assert app.slider(key="threshold").value == pytest.approx(default_threshold("haar", "cosine", False)[0])
+    assert app.slider(key="threshold").value == pytest.approx(default_threshold("haar", "cosine"))
     assert not app.exception
 
 
 def test_draw_faces_marks_every_face_on_a_small_copy() -> None:
     from facecore.types import Face
-    from ui.common import draw_faces
+    from ui.drawing import draw_faces
 
     image = np.zeros((3000, 2000, 3), np.uint8)
     faces = [
@@ -189,6 +195,72 @@ def test_verify_places_the_pair_on_the_lfw_chart(app: AppTest, faces_small, monk
     specs = [chart.proto.spec for chart in app.get("plotly_chart")]
     assert any("same person (LFW)" in spec and "this pair" in spec for spec in specs)
     assert "At this threshold on LFW's 600 pairs" in joined(app.caption)
+
+
+def test_verify_voters_rule_decides_one_close_reference_among_far_ones(app: AppTest, faces_small) -> None:
+    # One reference of the probe's person (close) and two of someone else (far): the mean is above
+    # the threshold, the nearest below it, and only 1 of 3 references accepts.
+    go(app, "verify")
+    app.toggle(key="verify_voters").set_value(True).run()
+    app.file_uploader(key="voters_probe_upload").set_value(jpeg(faces_small["obama"][2]))
+    app.file_uploader(key="voters_refs_upload").set_value(
+        [jpeg(faces_small["obama"][0]), jpeg(faces_small["biden"][0]), jpeg(faces_small["biden"][1])]
+    )
+    app.run()
+    assert not app.exception, app.exception
+    assert app.radio(key="voters_rule").value == "mean"  # the default rule
+    table = app.dataframe[0].value
+    assert table["vote"].tolist() == ["accept", "reject", "reject"]
+    threshold = app.slider(key="threshold").value
+    distances = table["distance"].to_numpy()
+    assert distances.min() <= threshold < distances.mean()  # the constructed case
+    assert "**Different people**: mean euclidean distance" in joined(app.error)
+    assert "1 of 3" in joined(app.markdown) and "(33%)" in joined(app.markdown)
+    assert "Mean distance" in joined(app.caption)
+
+    app.radio(key="voters_rule").set_value("nearest").run()
+    assert not app.exception, app.exception
+    assert "**Same person**: nearest euclidean distance" in joined(app.success)
+    assert f"{distances.min():.3f}" in joined(app.success)
+    assert "Nearest distance" in joined(app.caption)
+
+    app.radio(key="voters_rule").set_value("majority").run()
+    assert not app.exception, app.exception
+    assert "**Different people**: 1 of 3 references accept (majority rule" in joined(app.error)
+
+
+def test_identify_says_when_the_nearest_face_and_the_vote_disagree(
+    app: AppTest, faces_small, gallery_dir: Path
+) -> None:
+    # The same person enrolled under two names: the probe photo itself under one (distance 0, the
+    # nearest face), three other photos under the other (within the threshold, the vote's winner).
+    from facecore.config import PipelineConfig
+    from facecore.gallery import Gallery
+    from facecore.pipeline import build_pipeline
+
+    pipeline = build_pipeline(PipelineConfig.interactive(detector="hog"))
+    obama = faces_small["obama"]
+    with Gallery(gallery_dir) as gallery:
+        nearest = gallery.create_person("Obama A")
+        gallery.enrol(nearest.id, obama[2].read_bytes(), pipeline)
+        voted = gallery.create_person("Obama B")
+        for photo in (obama[0], obama[1], obama[3]):
+            gallery.enrol(voted.id, photo.read_bytes(), pipeline)
+
+    go(app, "identify")
+    assert app.radio(key="identify_rule").value == "nearest"
+    app.file_uploader(key="identify_probe_upload").set_value(jpeg(obama[2]))
+    app.run()
+    assert not app.exception, app.exception
+    assert "Face 1: **Obama A** (L2 distance 0.000" in joined(app.success)
+    note = joined(app.info)
+    assert "disagree" in note and "**Obama A**" in note and "**Obama B**" in note
+    assert "Winner: **Obama B**" in joined(app.markdown)
+
+    app.radio(key="identify_rule").set_value("majority").run()
+    assert not app.exception, app.exception
+    assert "Face 1: **Obama B** (3 of the 4 nearest gallery faces" in joined(app.success)
+    assert "disagree" in joined(app.info)
 
 
 # ----------------------------------------------------------------------------- gallery and identify

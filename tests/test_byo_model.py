@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from facecore import training
-from facecore.detection import INTERACTIVE_MAX_SIDE
+from facecore.classroom.models import build_encoder, export_for_chips, save_model
+from facecore.config import PipelineConfig
+from facecore.embedding import DEFAULT_EMBEDDER
 from facecore.gallery import Gallery
-from facecore.pipeline import FacePipeline
-from ui.common import PRETRAINED_MODEL
+from facecore.pipeline import build_pipeline
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
 MODEL = "mine.keras"
@@ -25,8 +25,8 @@ MODEL = "mine.keras"
 @pytest.fixture(scope="module")
 def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("models")
-    encoder = training.build_encoder((32, 32, 1), embedding_size=16, seed=1)
-    training.save_model(training.export_for_chips(encoder), folder / MODEL)
+    encoder = build_encoder((32, 32, 1), embedding_size=16, seed=1)
+    save_model(export_for_chips(encoder), folder / MODEL)
     return folder
 
 
@@ -76,7 +76,7 @@ def test_verify_with_a_kept_model_says_its_threshold_is_not_calibrated(app: AppT
 def test_identify_searches_only_faces_of_the_chosen_model(
     app: AppTest, faces_small, tmp_path: Path
 ) -> None:
-    pretrained = FacePipeline("hog", detector_options={"max_side": INTERACTIVE_MAX_SIDE})
+    pretrained = build_pipeline(PipelineConfig.interactive(detector="hog"))
     with Gallery(tmp_path / "gallery") as gallery:
         obama = gallery.create_person("Barack Obama")
         gallery.enrol(obama.id, faces_small["obama"][0].read_bytes(), pretrained)
@@ -124,5 +124,5 @@ def test_a_kept_model_that_disappears_falls_back_to_the_pretrained_model(app: Ap
     app.run()
     assert not app.exception, app.exception
     assert "gone.keras is gone; using the pretrained model" in texts(app.warning)
-    assert app.selectbox(key="model").value == PRETRAINED_MODEL
+    assert app.selectbox(key="model").value == DEFAULT_EMBEDDER
     assert "not calibrated" not in texts(app.caption)

@@ -45,8 +45,9 @@ def text(elements) -> str:
 
 
 def test_a_picked_triplet_shows_the_pretrained_distances(app: AppTest, faces_small) -> None:
+    from facecore.config import PipelineConfig
+    from facecore.pipeline import build_pipeline
     from facecore.verification.metrics import pairwise_distances
-    from ui.common import load_pipeline
 
     at = go(app, "triplet_classroom")
     at.radio(key="t_source").set_value("Example photos").run()
@@ -58,7 +59,8 @@ def test_a_picked_triplet_shows_the_pretrained_distances(app: AppTest, faces_sma
     assert at.selectbox(key="t_anchor_img").value == 0 and at.selectbox(key="t_positive_img").value == 1
 
     paths = [faces_small[anchor][0], faces_small[anchor][1], faces_small[negative][0]]
-    vectors, _ = load_pipeline("hog", False).embed_primary_faces(paths)  # the app's own pipeline
+    # The app's own configuration (its pipeline is built the same way).
+    vectors, _ = build_pipeline(PipelineConfig.interactive(detector="hog")).embed_primary_faces(paths)
     d = pairwise_distances(vectors)
     # The page shows three decimals.
     assert float(metric(at, "d(a, p)")) == pytest.approx(d[0, 1], abs=1e-3)
@@ -137,12 +139,13 @@ def test_a_file_that_is_not_a_model_gives_an_error(app: AppTest, models_dir: Pat
 
 
 def test_a_triplet_from_the_gallery_uses_its_stored_chips(app: AppTest, faces_small, tmp_path: Path) -> None:
+    from facecore.config import PipelineConfig
     from facecore.gallery import Gallery
     from facecore.images import load_image
+    from facecore.pipeline import build_pipeline
     from facecore.verification.metrics import pairwise_distances
-    from ui.common import load_pipeline
 
-    pipeline = load_pipeline("hog", False)
+    pipeline = build_pipeline(PipelineConfig.interactive(detector="hog"))
     gallery = Gallery(tmp_path / "gallery")  # the folder the app fixture points the app at
     anchor, negative = [p for p, photos in faces_small.items() if len(photos) >= 2][:2]
     stored = {}

@@ -19,6 +19,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from facecore.cache import EmbeddingCache
+from facecore.config import PipelineConfig
 from facecore.gallery import Gallery, GalleryError
 from facecore.images import ImageError, load_image
 from facecore.pipeline import FacePipeline
@@ -74,7 +75,7 @@ def joined(elements) -> str:
 
 @pytest.fixture(scope="module")
 def pipeline() -> FacePipeline:
-    return FacePipeline("hog")  # the dashboard's default detector, for which the corpus states face counts
+    return FacePipeline(PipelineConfig(detector="hog"))  # the dashboard's default detector, for which the corpus states face counts
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +140,9 @@ def test_pipeline_finds_the_stated_faces_or_raises_image_error(
 def test_cached_results_equal_fresh_ones_and_errors_are_not_cached(
     shared_data: Path, pipeline: FacePipeline, tmp_path: Path
 ) -> None:
-    cached = FacePipeline(pipeline.detector, pipeline.embedder, cache=EmbeddingCache(tmp_path))
+    cached = FacePipeline(
+        pipeline.config, detector=pipeline.detector, embedder=pipeline.embedder, cache=EmbeddingCache(tmp_path)
+    )
     for case in bad_inputs(shared_data):
         if case.expect == "error":
             with pytest.raises(ImageError):

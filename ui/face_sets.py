@@ -15,18 +15,11 @@ import streamlit as st
 
 from facecore.evaluation.samples import lfw_sample
 from facecore.images import load_image
-from ui.common import (
-    Settings,
-    decode_or_error,
-    embedding_cache,
-    find_faces,
-    image_uri,
-    images_input,
-    lfw_home_or_error,
-    load_gallery,
-    progress_reporter,
-    settings_pipeline,
-)
+from ui.drawing import image_uri
+from ui.feedback import progress_reporter, show_error
+from ui.inputs import decode_or_error, find_faces, images_input, lfw_home_or_error
+from ui.resources import embedding_cache, load_gallery, pipeline
+from ui.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -92,22 +85,21 @@ def _lfw_face_set(key: str, settings: Settings, default_people: int, default_per
     if home is None:
         return None
     # The model is in the key: a set embedded by one model must not be shown for another.
-    store_key = ("lfw", int(people), int(per_person), settings.detector, settings.model, settings.flip_tta)
+    store_key = ("lfw", int(people), int(per_person), settings.config)
     if store_key in st.session_state.get(_STORE, {}):
         return st.session_state[_STORE][store_key]
     bar = st.progress(0.0, text="Embedding LFW images (cached on disk for next time)")
     try:
         sample = lfw_sample(
             home,
-            settings_pipeline(settings),
+            pipeline(settings.config),
             n_people=int(people),
             per_person=int(per_person),
             cache=embedding_cache(),
             progress=progress_reporter(bar),
         )
     except Exception as exc:
-        log.exception("LFW sample failed")
-        st.error(f"The LFW sample could not be embedded ({type(exc).__name__}: {exc}).")
+        show_error("The LFW sample could not be embedded", exc)
         return None
     finally:
         bar.empty()
@@ -120,17 +112,16 @@ def _lfw_face_set(key: str, settings: Settings, default_people: int, default_per
 def _gallery_face_set(key: str, settings: Settings) -> FaceSet | None:
     try:
         gallery = load_gallery()
-        version = settings_pipeline(settings).embedder.version
+        version = settings.config.model_version
         face_ids, _, vectors = gallery.embeddings(version)
         faces = {face.id: face for face in gallery.faces()}
     except Exception as exc:
-        log.exception("gallery read failed")
-        st.error(f"The gallery could not be read ({type(exc).__name__}: {exc}).")
+        show_error("The gallery could not be read", exc)
         return None
     if len(face_ids) == 0:
         st.info(
             f"The gallery has no faces embedded with {version} (the sidebar's embedding model, "
-            f"{settings.model}, and flip TTA). "
+            f"{settings.config.model_label}, and flip TTA). "
             "Enrol people on the Gallery page, or pick another source."
         )
         return None
@@ -167,7 +158,7 @@ def _upload_face_set(key: str, settings: Settings) -> FaceSet | None:
         labels=labels,
         images=images,
         embeddings=np.stack(vectors),
-        description=f"Uploaded photos ({len(labels)} faces), {settings.detector} detector, {settings.model}",
+        description=f"Uploaded photos ({len(labels)} faces), {settings.detector} detector, {settings.config.model_label}",
     )
 
 

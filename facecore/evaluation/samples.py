@@ -8,6 +8,7 @@ reading and hashing the files.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,6 +70,34 @@ def embed_images(
         cache=cache if cache is not None else pipeline.cache,
     )
     return cached.embed_primary_faces(paths, progress=progress)
+
+
+def embed_face_files(
+    paths: Sequence[str | os.PathLike[str]],
+    pipeline: FacePipeline,
+    *,
+    chips: Sequence[bool] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(embeddings, no_face)`` of image files, one embedding each, in order.
+
+    A photo gives its primary face (the one nearest the centre, else the centre box, flagged in
+    ``no_face``); a file marked in ``chips`` is an aligned face chip (as the gallery stores them) and is
+    embedded as it is. No on-disk cache: meant for a handful of faces.
+    """
+    from facecore.images import load_image
+
+    is_chip = [False] * len(paths) if chips is None else [bool(c) for c in chips]
+    if len(is_chip) != len(paths):
+        raise ValueError(f"{len(paths)} paths but {len(is_chip)} chip flags")
+    embeddings = np.zeros((len(paths), pipeline.embedder.dimension), np.float32)
+    no_face = np.zeros(len(paths), bool)
+    photos = [i for i, chip in enumerate(is_chip) if not chip]
+    chip_rows = [i for i, chip in enumerate(is_chip) if chip]
+    if photos:
+        embeddings[photos], no_face[photos] = pipeline.embed_primary_faces([paths[i] for i in photos])
+    if chip_rows:
+        embeddings[chip_rows] = pipeline.embedder.embed(np.stack([load_image(paths[i]) for i in chip_rows]))
+    return embeddings, no_face
 
 
 def lfw_sample(
