@@ -13,7 +13,7 @@ Chromium (Debian's ``chromium``, through Playwright), as a person would:
   "Different people") is on the screen: upload, decode, detect, align and embed both, distance,
   decision and charts. Every pair is new to the server, so no per-image cache answers. Median and
   max over ``--pairs`` disjoint pairs of ``faces_small`` photos (web photos up to 2,204 px, not
-  250x250 crops); the app's detectors see a copy shrunk to 800 px (``ui.common.DETECTION_MAX_SIDE``).
+  250x250 crops); the app's detectors see a copy shrunk to 800 px (``PipelineConfig.interactive``, ``facecore.detection.INTERACTIVE_MAX_SIDE``).
 
 * ``verify_second_photo_ms``: photo A already on the page, photo B chosen -> the decision on the
   screen (one upload, one page run; B's bytes are new to the server);
