@@ -20,7 +20,8 @@ def dlib_chips(lfw_home) -> np.ndarray:
     predictor = dlib.shape_predictor(face_recognition_models.pose_predictor_five_point_model_location())
     people = sorted((lfw_home / "lfw_home" / "lfw_funneled").iterdir())
     chips = []
-    for person in people[::50]:
+    # People spread over the alphabet (every 50th of full LFW; most of the bundled mini LFW's 424).
+    for person in people[:: max(1, len(people) // 100)]:
         image = load_image(sorted(person.glob("*.jpg"))[0])
         found = detector(image, 1)
         if found:
@@ -49,9 +50,10 @@ def test_keras_port_matches_dlib_oracle(dlib_chips, dlib_descriptors):
     keras_vectors = get_embedder("dlib-keras").embed(dlib_chips)
     assert keras_vectors.shape == (N_ORACLE_FACES, 128)
     cosine = _cosine(keras_vectors, dlib_descriptors)
-    assert cosine.min() >= 0.9999, f"worst cosine {cosine.min():.6f}"
+    # The figures docs/benchmarks.md publishes: measured 0.99999982 and 6e-7 on 60 LFW faces.
+    assert cosine.min() >= 0.9999999, f"worst cosine {cosine.min():.9f}"
     # Same scale too (no normalisation anywhere): dlib's 0.6 euclidean threshold carries over.
-    assert np.abs(keras_vectors - dlib_descriptors).max() < 1e-3
+    assert np.abs(keras_vectors - dlib_descriptors).max() < 1e-6
 
 
 def test_batch_size_does_not_change_vectors(dlib_chips):
