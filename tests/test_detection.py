@@ -82,10 +82,10 @@ def same_face(a: Box, b: Box) -> bool:
 
 
 @pytest.fixture(scope="module")
-def photos(shared_data: Path) -> dict[str, np.ndarray]:
+def photos(sample_data: Path) -> dict[str, np.ndarray]:
     """Every faces_small and faces_group photo, decoded once: ``{"obama/1.jpg": image, ...}``."""
-    paths = {name: shared_data / "faces_small" / name for name in SMALL_FACE}
-    paths |= {name: shared_data / "faces_group" / name for name in GROUP_FACES}
+    paths = {name: sample_data / "faces_small" / name for name in SMALL_FACE}
+    paths |= {name: sample_data / "faces_group" / name for name in GROUP_FACES}
     return {name: load_image(path) for name, path in paths.items()}
 
 
@@ -93,7 +93,7 @@ def photos(shared_data: Path) -> dict[str, np.ndarray]:
 def lfw_images(lfw_home: Path) -> list[np.ndarray]:
     """Four 250x250 LFW photos: same shape, so MTCNN batches them in one pass."""
     folder = lfw_home / "lfw_home" / "lfw_funneled"
-    names = ["Aaron_Peirsol", "Abdullah_Gul", "Adrien_Brody", "Al_Gore"]
+    names = ["Aaron_Guiel", "Adam_Kennedy", "Adrien_Brody", "Al_Pacino"]  # in the bundled mini LFW too
     return [load_image(folder / name / f"{name}_0001.jpg") for name in names]
 
 

@@ -20,7 +20,7 @@ def dlib_chips(lfw_home) -> np.ndarray:
     predictor = dlib.shape_predictor(face_recognition_models.pose_predictor_five_point_model_location())
     people = sorted((lfw_home / "lfw_home" / "lfw_funneled").iterdir())
     chips = []
-    for person in people[::50]:
+    for person in people[:: max(len(people) // (N_ORACLE_FACES + 20), 1)]:  # spread over the alphabet
         image = load_image(sorted(person.glob("*.jpg"))[0])
         found = detector(image, 1)
         if found:
