@@ -73,7 +73,7 @@ def test_lfw_people_with_many_images(lfw_source):
 
 
 def test_missing_lfw_explains_the_layout(tmp_path):
-    with pytest.raises(FileNotFoundError, match="lfw_funneled.*download_lfw"):
+    with pytest.raises(FileNotFoundError, match="lfw_funneled.*download-lfw"):
         ds.lfw_images_dir(tmp_path)
     with pytest.raises(ValueError, match="unknown LFW subset"):
         ds.read_lfw_pairs(tmp_path, "train")
