@@ -33,6 +33,7 @@ def skip_for_data(reason: str) -> None:
     pytest.skip(reason)
 
 
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects, so ``-m full_lfw`` / ``-m "not full_lfw"`` work
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark every test that uses ``full_lfw_home`` ``full_lfw`` (the marker is declared in pyproject.toml)."""
     for item in items:
