@@ -7,8 +7,9 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from facecore.evaluation.datasets import default_lfw_home, download_lfw, image_folder, lfw_people
+from facecore.evaluation.datasets import image_folder, lfw_people
 from facecore.gallery.importing import ImportJob, ImportReport, enrol_many, folder_jobs, photo_jobs, zip_jobs
+from ui.data import lfw_panel
 from ui.drawing import thumbnail_uri
 from ui.feedback import flash, show_error, show_flashes
 from ui.inputs import images_input
@@ -203,30 +204,12 @@ with tab_import:
 
     st.divider()
     st.markdown("**Demo gallery from LFW** (Labeled Faces in the Wild)")
-    home = st.session_state.get("_lfw_home") or default_lfw_home()
-    if home is None or not (Path(home) / "lfw_home").is_dir():
-        where = f" at {home}" if home is not None else ""
-        st.info(
-            f"No local copy of LFW was found{where} (set FACECORE_LFW_HOME to a folder holding `lfw_home/`). "
-            "You can download it (about 200 MB through scikit-learn). **This needs internet access.**"
-        )
-        target = st.text_input(
-            "Download into", value=str(Path.home() / "scikit_learn_data"), key="lfw_target"
-        )
-        if st.button("Download LFW", key="lfw_download"):
-            try:
-                with st.spinner("Downloading LFW (about 200 MB)..."):
-                    st.session_state["_lfw_home"] = str(download_lfw(target))
-            except Exception as exc:
-                st.error(
-                    f"The download failed: {exc}. It needs internet access; without it, copy LFW in "
-                    "scikit-learn's layout to a folder and set FACECORE_LFW_HOME to it."
-                )
-            else:
-                st.rerun()
-    else:
+    source = lfw_panel("gallery")
+    if source is not None:
+        home = source.home
         left, right = st.columns(2)
-        min_images = left.number_input("People with at least this many photos", 2, 500, 20, key="lfw_min")
+        min_images = left.number_input("People with at least this many photos", 2, 500, 20 if source.full else 8,
+                                       key="lfw_min")
         per_person = right.number_input("Photos per person (at most)", 1, 50, 5, key="lfw_per_person")
         try:
             candidates = lfw_candidates(str(home), int(min_images))

@@ -2,27 +2,28 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 
 from facecore.cache import default_cache_dir
 from facecore.config import PipelineConfig
 from facecore.detection import DETECTORS
 from facecore.evaluation.analysis import calibration_table, failure_cases, operating_points
-from facecore.evaluation.datasets import read_lfw_pairs
+from facecore.evaluation.datasets import LfwSource, read_lfw_pairs
 from facecore.evaluation.lfw import evaluate_lfw
 from facecore.evaluation.samples import pixel_naive_bayes_baseline
 from facecore.verification import accepts
 from facecore.verification.metrics import METRICS
 from facecore.verification.thresholds import calibrated, lfw_distances, load_calibrations
+from ui.data import lfw_panel, subset_label
 from ui.face_sets import thumbnail
 from ui.feedback import progress_reporter, show_error
-from ui.inputs import lfw_home_or_error
 from ui.resources import embedding_cache
 from ui.settings import current_settings
 
-SUBSETS = {"10_folds": "pairs.txt, 10 folds (6,000 pairs)", "dev_test": "DevTest (1,000 pairs)"}
+#: Pairs a live run can score, when the LFW copy in use has them (the bundled mini LFW: "demo").
+SUBSETS = ("10_folds", "dev_test", "demo")
+STORED = ("stored results of full LFW pairs.txt (6,000 pairs, 10-fold), made by "
+          "`python bench/lfw_benchmark.py --write-calibration`")
 _RUN = "_lfw_benchmark_run"
 
 settings = current_settings()
@@ -36,7 +37,7 @@ st.caption(
 if not settings.pretrained:
     st.info(f"Everything here measures the pretrained model, not {settings.config.model_label} (the sidebar's choice); "
             "the Threshold lab measures a kept model on the gallery's pairs.")
-home = lfw_home_or_error()
+source = lfw_panel("lb")
 
 
 def stored_results() -> None:
@@ -51,26 +52,29 @@ def stored_results() -> None:
         hide_index=True,
         width="stretch",
     )
-    st.caption("LFW pairs.txt, 10-fold, full pipeline from the raw images (facecore/data/calibration.json). "
+    st.caption(f"The {STORED} (facecore/data/calibration.json): the full pipeline from the raw images. "
                "Times, no-face counts and TAR@FAR for the main configurations: docs/benchmarks.md.")
 
 
-def run_form(home: Path) -> None:
+def run_form(source: LfwSource) -> None:
     st.subheader("Run one configuration")
+    subsets = [subset for subset in SUBSETS if subset in source.subsets]
     cols = st.columns(5)
     detectors = DETECTORS.names()
     detector = cols[0].selectbox("Detector", detectors, index=detectors.index(settings.detector), key="lb_detector")
     metric = cols[1].selectbox("Metric", METRICS, index=list(METRICS).index(settings.metric), key="lb_metric")
     flip = cols[2].checkbox("Flip TTA", value=settings.flip_tta, key="lb_flip")
-    subset = cols[3].selectbox("Pairs", list(SUBSETS), format_func=SUBSETS.get, key="lb_subset")
+    subset = cols[3].selectbox("Pairs", subsets, index=subsets.index(source.benchmark_subset),
+                               format_func=lambda s: subset_label(source, s), key="lb_subset")
     limit = int(cols[4].number_input("Pairs to use (0 = all)", 0, 6000, 0, step=100, key="lb_limit")) or None
-    st.caption("A cold run embeds every image (about 5 minutes for all of pairs.txt on 2 CPU cores); "
-               "the embeddings go to the on-disk cache, so the same run again takes seconds.")
+    st.caption("A cold run embeds every image (about 5 minutes for all of pairs.txt on 2 CPU cores, well under "
+               "a minute for the bundled demo pairs); the embeddings go to the on-disk cache, so the same run "
+               "again takes seconds.")
     if not st.button("Run", key="lb_run", type="primary"):
         return
     bar = st.progress(0.0, text="Embedding LFW images")
     try:
-        evaluation = evaluate_lfw(home, PipelineConfig(detector=detector, flip_tta=flip), metric=metric,
+        evaluation = evaluate_lfw(source.home, PipelineConfig(detector=detector, flip_tta=flip), metric=metric,
                                   subset=subset, limit=limit, cache=embedding_cache(), progress=progress_reporter(bar))
     except Exception as exc:
         show_error("The LFW run failed", exc)
@@ -83,6 +87,9 @@ def run_form(home: Path) -> None:
 def show_run() -> None:
     evaluation = st.session_state.get(_RUN)
     if evaluation is None:
+        return
+    if source is not None and evaluation.pairs and not evaluation.pairs[0].path_a.is_relative_to(source.home):
+        del st.session_state[_RUN]  # a run on another copy of LFW (before a download)
         return
     r = evaluation.result
     config = evaluation.config
@@ -101,26 +108,29 @@ def show_run() -> None:
     )
 
 
-def failure_source(home: Path):
-    """``(pairs, distances, same, threshold, description)``: the last run, else the stored distances."""
+def failure_source(source: LfwSource):
+    """``(pairs, distances, same, threshold, description)``: the last run, else the stored distances
+    (full LFW's pairs.txt: only when that copy of LFW is here, to show its photos)."""
     evaluation = st.session_state.get(_RUN)
     if evaluation is not None:
         c = evaluation.config
         return (evaluation.pairs, evaluation.distances, evaluation.same, evaluation.result.threshold,
                 f"the run above ({c['detector']}, {c['metric']}{', flip TTA' if c['flip_tta'] else ''})")
+    if not source.full:
+        return None
     stored = lfw_distances(measured, settings.metric)
     entry = calibrated(measured, settings.metric)
     if stored is None or entry is None:
         return None
-    pairs = read_lfw_pairs(home)
+    pairs = read_lfw_pairs(source.home)
     return (pairs, stored[0], stored[1], entry.threshold,
-            f"the stored pairs.txt distances of the sidebar's configuration ({settings.detector}, "
+            f"the stored full LFW pairs.txt distances of the sidebar's configuration ({settings.detector}, "
             f"{settings.metric}{', flip TTA' if settings.flip_tta else ''})")
 
 
-def failure_gallery(home: Path) -> None:
+def failure_gallery(source: LfwSource) -> None:
     st.subheader("Failure cases")
-    found = failure_source(home)
+    found = failure_source(source)
     if found is None:
         st.info("Run a configuration above to see its failure cases.")
         return
@@ -154,14 +164,19 @@ def pixel_baseline(home: str):
     return pixel_naive_bayes_baseline(home, default_cache_dir() / "sklearn_lfw")
 
 
-def baseline_section(home: Path) -> None:
+def baseline_section(source: LfwSource) -> None:
     st.subheader("Baseline: naive Bayes on raw pixels")
     st.caption("The twin-CNN seed's baseline, for contrast: what a model that knows nothing about faces "
                "gets from the pixels of a pair.")
+    if not {"dev_train", "dev_test"} <= set(source.subsets):
+        st.info("It is fitted on LFW's DevTrain pairs and scored on DevTest (View 1), which come with the full "
+                "LFW; download it above to compute it. The Train your own page compares the same baseline on "
+                "the bundled mini LFW.")
+        return
     if not st.toggle("Compute it", key="lb_baseline"):
         return
     try:
-        baseline = pixel_baseline(str(home))
+        baseline = pixel_baseline(str(source.home))
     except Exception as exc:
         show_error("The pixel baseline could not be computed", exc)
         return
@@ -177,8 +192,8 @@ def baseline_section(home: Path) -> None:
 
 
 stored_results()
-if home is not None:
-    run_form(home)
+if source is not None:
+    run_form(source)
     show_run()
-    failure_gallery(home)
-    baseline_section(home)
+    failure_gallery(source)
+    baseline_section(source)

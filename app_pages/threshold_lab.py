@@ -10,7 +10,7 @@ import streamlit as st
 from facecore.config import PipelineConfig
 from facecore.detection import DETECTORS
 from facecore.evaluation.analysis import all_pairs, confusion_table, operating_points, summary_with_ci
-from facecore.evaluation.datasets import read_lfw_pairs
+from facecore.evaluation.datasets import LfwSource
 from facecore.evaluation.samples import lfw_pair_distances
 from facecore.verification.metrics import (
     METRICS,
@@ -22,16 +22,17 @@ from facecore.verification.metrics import (
     threshold_sweep,
 )
 from facecore.verification.thresholds import lfw_distances
+from ui.data import lfw_panel, subset_label
 from ui.feedback import flash, progress_reporter, show_error, show_flashes
-from ui.inputs import lfw_home_or_error
 from ui.resources import embedding_cache, load_gallery
 from ui.settings import apply_threshold, current_settings
 
-SOURCES = {
-    "10_folds": "LFW pairs.txt (10 folds, 6,000 pairs)",
-    "dev_test": "LFW DevTest (1,000 pairs)",
-    "gallery": "All pairs of the gallery",
-}
+STORED = "stored"
+GALLERY = "gallery"
+#: Pairs embedded live, when the LFW copy in use has them (on the bundled mini LFW: the demo pairs).
+LIVE_SUBSETS = ("10_folds", "dev_test", "demo")
+STORED_LABEL = "Stored results of full LFW pairs.txt (6,000 pairs)"
+STORED_ORIGIN = "made by `python bench/lfw_benchmark.py --write-calibration` (facecore/data/lfw_distances.npz)"
 _PAIRS_STORE = "_threshold_lab_pairs"
 
 settings = current_settings()
@@ -60,14 +61,11 @@ def stored_lfw(detector: str, metric: str, flip: bool) -> tuple[np.ndarray, np.n
     return lfw_distances(lfw_config(detector, flip), metric)
 
 
-def computed_lfw(subset: str, limit: int | None, detector: str, metric: str, flip: bool):
+def computed_lfw(home, subset: str, limit: int | None, detector: str, metric: str, flip: bool):
     """Distances embedded now (served from the on-disk cache when seen before), with a progress bar."""
-    key = (subset, limit, detector, metric, flip)
+    key = (str(home), subset, limit, detector, metric, flip)
     store = st.session_state.setdefault(_PAIRS_STORE, {})
     if key not in store:
-        home = lfw_home_or_error()
-        if home is None:
-            return None
         bar = st.progress(0.0, text=f"Embedding LFW images for {config_name(detector, metric, flip)}")
         try:
             found = lfw_pair_distances(
@@ -100,18 +98,28 @@ def gallery_pairs(metric: str):
     return pairs.distances, pairs.same, None, description
 
 
-def distances_for(source: str, limit: int | None, recompute: bool, detector: str, metric: str, flip: bool):
+def stored_pairs(detector: str, metric: str, flip: bool):
+    """The stored full-LFW pairs.txt distances of a configuration, with pairs.txt's folds (600 pairs
+    each, in file order), or None after a message when that configuration was never stored."""
+    stored = stored_lfw(detector, metric, flip)
+    if stored is None:
+        st.info(f"No stored results for {config_name(detector, metric, flip)}: they are {STORED_ORIGIN}.")
+        return None
+    distances, same = stored
+    folds = np.arange(distances.size) // max(distances.size // 10, 1)
+    return (distances, same, folds, f"{STORED_LABEL}, {config_name(detector, metric, flip)}: stored results "
+            f"{STORED_ORIGIN}")
+
+
+def distances_for(source: str, limit: int | None, lfw: LfwSource | None, detector: str, metric: str, flip: bool):
     """``(distances, same, folds or None, description)`` or None after a message."""
-    if source == "gallery":
+    if source == GALLERY:
         return gallery_pairs(metric)
-    if source == "10_folds" and limit is None and not recompute:
-        stored = stored_lfw(detector, metric, flip)
-        if stored is not None:
-            home = lfw_home_or_error()
-            folds = np.array([p.fold for p in read_lfw_pairs(home)]) if home is not None else None
-            return (*stored, folds, f"LFW pairs.txt (6,000 pairs), {config_name(detector, metric, flip)}, "
-                    "stored by the calibration run (facecore/data/lfw_distances.npz)")
-    return computed_lfw(source, limit, detector, metric, flip)
+    if source == STORED:
+        return stored_pairs(detector, metric, flip)
+    if lfw is None:
+        return None
+    return computed_lfw(lfw.home, source, limit, detector, metric, flip)
 
 
 # ----------------------------------------------------------------------------- cached computations
@@ -183,26 +191,33 @@ def roc_figure(configs: dict[str, dict], log_far: bool, marker: tuple[float, flo
 # ----------------------------------------------------------------------------- page
 
 
-def choose_pairs() -> tuple[str, int | None, bool]:
-    sources = list(SOURCES)
+def choose_pairs() -> tuple[str, int | None, LfwSource | None]:
+    lfw = None
     if not settings.pretrained:
         # The LFW pairs here are embedded by the pretrained model only; a kept model is tuned on the
         # gallery's pairs (its faces, enrolled with that model).
-        sources = ["gallery"]
-        st.session_state["tl_source"] = "gallery"
+        sources = {GALLERY: "All pairs of the gallery"}
+        st.session_state["tl_source"] = GALLERY
         st.info(f"{settings.config.model_label} is measured on the gallery's pairs: enrol people with it on the Gallery "
                 "page (the LFW pairs here are the pretrained model's).")
-    cols = st.columns([2, 1, 1])
-    source = cols[0].radio("Pairs", sources, format_func=SOURCES.get, key="tl_source", horizontal=True)
-    limit, recompute = None, False
-    if source != "gallery":
+    else:
+        lfw = lfw_panel("tl")
+        sources = {STORED: STORED_LABEL}
+        for subset in LIVE_SUBSETS:
+            if lfw is not None and subset in lfw.subsets:
+                sources[subset] = f"{subset_label(lfw, subset)}, embedded now"
+        sources[GALLERY] = "All pairs of the gallery"
+        if st.session_state.get("tl_source") not in sources:
+            st.session_state.pop("tl_source", None)
+    cols = st.columns([3, 1])
+    source = cols[0].radio("Pairs", list(sources), format_func=sources.get, key="tl_source", horizontal=True)
+    limit = None
+    if source not in (GALLERY, STORED):
         n = cols[1].number_input("Pairs to use (0 = all)", 0, 6000, 0, step=100, key="tl_limit",
-                                 help="A fold- and class-balanced subset, for a quick look.")
+                                 help="A fold- and class-balanced subset, for a quick look. Embedding uses the "
+                                      "on-disk cache, so a second look is fast.")
         limit = int(n) or None
-        if source == "10_folds":
-            recompute = cols[2].checkbox("Embed from images", key="tl_recompute",
-                                         help="Instead of the stored calibration distances; uses the on-disk cache.")
-    return source, limit, recompute
+    return source, limit, lfw
 
 
 @st.fragment
@@ -231,8 +246,8 @@ def threshold_panel(d: np.ndarray, same: np.ndarray, c: dict) -> None:
     st.session_state["_tl_marker"] = (r.far, r.tar)
 
 
-source, limit, recompute = choose_pairs()
-found = distances_for(source, limit, recompute, settings.detector, settings.metric, settings.flip_tta)
+source, limit, lfw = choose_pairs()
+found = distances_for(source, limit, lfw, settings.detector, settings.metric, settings.flip_tta)
 if found is not None:
     d, same, folds, description = found
     if d.size == 0:
@@ -258,7 +273,7 @@ if found is not None:
         configs = {current: c}
         for name in extra:
             detector, metric, *flip = name.split(" / ")
-            other = distances_for(source, limit, recompute, detector, metric, bool(flip))
+            other = distances_for(source, limit, lfw, detector, metric, bool(flip))
             if other is not None:
                 configs[name] = curves(other[0], other[1])
         st.plotly_chart(roc_figure(configs, log_far, st.session_state.get("_tl_marker")), width="stretch")

@@ -18,9 +18,10 @@ from facecore.classroom.training import EpochReport, train_triplet_model, train_
 from facecore.config import PipelineConfig
 from facecore.embedding.keras_file import KerasModelError
 from facecore.embedding.model_store import default_models_dir, keep_model, saved_models
-from facecore.evaluation.datasets import default_lfw_home
+from facecore.evaluation.datasets import lfw_people
 from facecore.evaluation.projection import project
 from facecore.evaluation.samples import embed_images
+from ui.data import lfw_panel
 from ui.feedback import show_error
 from ui.resources import embedding_cache, pipeline
 from ui.settings import current_settings
@@ -38,18 +39,23 @@ st.markdown(
     "classifier), **GaussianNB on raw pixels**, and the **pretrained** dlib model."
 )
 
-home = default_lfw_home()
-if home is None:
-    st.error(
-        "LFW was not found, so there is nothing to train on. Set FACECORE_SHARED_DATA to the shared data folder."
-    )
+source = lfw_panel("train")
+if source is None:
     st.stop()
+home = source.home
 
 
 @st.cache_data(max_entries=4, show_spinner="Reading the LFW crops...")
 def classroom_data(min_images: int, max_images: int, size: int, color: bool) -> ClassroomData:
     crops = load_lfw_crops(home, min_images=min_images, max_images=max_images, size=size, color=color)
     return prepare_data(crops, held_out=0.25, n_pairs=600, seed=0)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def eligible(home: str, min_images: int, max_images: int) -> tuple[int, int]:
+    """``(people, crops)`` the form's data settings give on this copy of LFW."""
+    people = lfw_people(home, min_images=min_images)
+    return len(people), sum(min(len(paths), max_images) for paths in people.values())
 
 
 # ----------------------------------------------------------------------------- charts
@@ -196,7 +202,9 @@ with st.form("train_form"):
     c1, c2, c3 = st.columns(3)
     with c1:
         st.markdown("**Data (LFW)**")
-        min_images = st.slider("People with at least this many photos", 5, 60, 10, key="train_min_images")
+        min_images = st.slider("People with at least this many photos", 4, 60, 10 if source.full else 8,
+                               key="train_min_images",
+                               help="The bundled mini LFW has 50 people with 8 photos and 65 with 4 or more.")
         max_images = st.slider("Photos per person, at most", 4, 40, 20, key="train_max_images")
         size = st.select_slider("Crop size (pixels)", [24, 32, 48], 32, key="train_size")
         color = st.toggle("Colour crops (else grey)", key="train_color")
@@ -216,6 +224,13 @@ with st.form("train_form"):
         )
         st.caption("GaussianNB on raw pixels is always included: it takes a fraction of a second.")
     submitted = st.form_submit_button("Train", type="primary", icon=":material/model_training:")
+
+people_count, crop_count = eligible(str(home), int(min_images), max(int(max_images), 2))
+st.caption(
+    f"With these settings: {people_count} LFW people with at least {min_images} photos, {crop_count:,} face "
+    f"crops (at most {max_images} per person); a quarter of the people are held out for the test pairs."
+    + ("" if people_count >= 4 else " That is too few people to train on: lower the minimum.")
+)
 
 if submitted:
     options = dict(

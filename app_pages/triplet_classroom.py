@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 import numpy as np
@@ -19,9 +20,10 @@ from facecore.classroom.triplets import (
     triplet_loss,
 )
 from facecore.config import PipelineConfig
-from facecore.evaluation.datasets import default_lfw_home, image_folder, lfw_people
+from facecore.evaluation.datasets import find_lfw, image_folder, lfw_people
 from facecore.evaluation.samples import embed_face_files
 from facecore.verification.metrics import pairwise_distances
+from ui.data import lfw_panel, lfw_source_note
 from ui.drawing import thumbnail_uri
 from ui.feedback import show_error
 from ui.inputs import examples_dir
@@ -77,11 +79,10 @@ def _gallery_catalogue() -> dict[str, list[FaceRef]]:
 def face_sources() -> dict[str, dict[str, list[FaceRef]]]:
     """Source name -> {person: faces}, only the sources that have two people, one with two faces."""
     sources: dict[str, dict[str, list[FaceRef]]] = {}
-    home = default_lfw_home()
-    if home is not None:
-        sources["LFW"] = _lfw_catalogue(str(home))
+    with contextlib.suppress(FileNotFoundError):  # $FACECORE_LFW_HOME names no LFW: the batch view says so
+        sources["LFW"] = _lfw_catalogue(str(find_lfw().home))
     folder = examples_dir()
-    if folder is not None:
+    if folder.is_dir():
         sources["Example photos"] = {
             n: [(str(p), False) for p in ps] for n, ps in image_folder(folder).items()
         }
@@ -186,7 +187,8 @@ sources = face_sources()
 if not sources:
     st.error(
         "No faces to pick from: neither LFW, nor the example photos, nor a gallery with two people "
-        "(one with two faces) was found. Set FACECORE_SHARED_DATA to the shared data folder."
+        "(one with two faces) could be read. The lab's own samples/ folder is incomplete: check out the "
+        "repository again."
     )
     st.stop()
 
@@ -239,6 +241,10 @@ def _face_name(faces: list[FaceRef]):
 with tab_triplet:
     source = st.radio("Faces from", list(sources), key="t_source", horizontal=True)
     people = sources[source]
+    if source == "LFW":
+        st.caption(lfw_source_note(find_lfw()))
+    elif source == "Example photos":
+        st.caption(f"The example photos bundled with the lab: {len(people)} people (samples/faces_small).")
     anchors = sorted(p for p, faces in people.items() if len(faces) >= 2)
     if st.session_state.get("t_anchor") not in anchors:
         for key in STATE_KEYS:
@@ -328,10 +334,10 @@ with tab_batch:
         "is positive; *batch-hard* takes each anchor's farthest positive and closest negative; "
         "*semi-hard* takes, per anchor-positive pair, the closest negative still farther than the positive."
     )
-    home = default_lfw_home()
-    if home is None:
-        st.info("The batch view draws people from LFW, which was not found (set FACECORE_SHARED_DATA).")
+    lfw = lfw_panel("batch")
+    if lfw is None:
         st.stop()
+    home = lfw.home
     b1, b2, b3 = st.columns(3)
     n_people = b1.slider("People (P)", 2, 10, 5, key="b_people")
     per_person = b2.slider("Photos per person (K)", 2, 6, 3, key="b_per_person")

@@ -8,11 +8,11 @@ Usage::
     from tests.bad_inputs import KINDS, bad_input, bad_inputs
 
     @pytest.mark.parametrize("kind", KINDS)          # static names: nothing is built at collection
-    def test_x(shared_data, kind):                   # shared_data: the conftest fixture (a Path)
-        case = bad_input(shared_data, kind)          # built on first use, then cached
+    def test_x(sample_data, kind):                   # sample_data: the conftest fixture (a Path)
+        case = bad_input(sample_data, kind)          # built on first use, then cached
         case.filename, case.data, case.mime, case.expect, case.faces, case.message, case.shape
 
-    bad_inputs(shared_data)                          # the whole corpus, in KINDS order
+    bad_inputs(sample_data)                          # the whole corpus, in KINDS order
 
 ``expect`` is ``"error"`` (``facecore.images.ImageError`` whose message contains ``message``) or
 ``"ok"`` (decodes to an RGB image of ``shape`` and, when ``faces`` is not None, the default ``hog``
@@ -35,9 +35,11 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from facecore.evaluation.datasets import BUNDLED_LFW_HOME
+
 FACE_PHOTO = ("faces_small", "kit_harington", "2.jpg")  # 630x374, one frontal face about 187 px wide
 FACE_WIDTH = 187  # HOG's box on FACE_PHOTO
-LFW_PEOPLE_STEP = 200  # the crowd: the first photo of every 200th LFW person (sorted), 20 of them
+LFW_PEOPLE_STEP = 21  # the crowd: the first photo of every 21st person of the bundled mini LFW (sorted), 20 of them
 CROWD_TILE = 150  # central crop of each 250x250 LFW photo: keeps the face, drops faces in the background
 
 # Tag 274 (Orientation) -> the Pillow transpose that makes the stored pixels upright (as exif_transpose).
@@ -145,14 +147,16 @@ def broken_exif_jpeg(photo: Image.Image) -> bytes:
 # ----------------------------------------------------------------------------- source photos
 
 
-def face_photo(shared_data: Path) -> Image.Image:
+def face_photo(sample_data: Path) -> Image.Image:
     """The one-face real photo every re-encoding starts from (RGB, 630x374)."""
-    return Image.open(shared_data.joinpath(*FACE_PHOTO)).convert("RGB")
+    return Image.open(sample_data.joinpath(*FACE_PHOTO)).convert("RGB")
 
 
-def crowd_photo(shared_data: Path) -> Image.Image:
-    """Twenty real LFW faces in a 5x4 grid (750x600): a photo with twenty faces."""
-    lfw = shared_data / "sklearn" / "lfw_home" / "lfw_funneled"
+def crowd_photo(sample_data: Path) -> Image.Image:
+    """Twenty real LFW faces in a 5x4 grid (750x600): a photo with twenty faces.
+
+    Always from the bundled mini LFW, so the corpus is the same with or without the full LFW."""
+    lfw = BUNDLED_LFW_HOME / "lfw_home" / "lfw_funneled"
     people = sorted(p for p in lfw.iterdir() if p.is_dir())[::LFW_PEOPLE_STEP][:20]
     margin = (250 - CROWD_TILE) // 2
     tiles = [
@@ -228,12 +232,12 @@ def _underexposed(photo: Image.Image) -> Image.Image:
 class _Sources:
     """The real photos the corpus is made from, loaded on first use."""
 
-    def __init__(self, shared_data: Path) -> None:
-        self.shared_data = shared_data
+    def __init__(self, sample_data: Path) -> None:
+        self.sample_data = sample_data
 
     @functools.cached_property
     def photo(self) -> Image.Image:
-        return face_photo(self.shared_data)
+        return face_photo(self.sample_data)
 
     @functools.cached_property
     def shape(self) -> tuple[int, int]:
@@ -249,7 +253,7 @@ class _Sources:
 
     @functools.cached_property
     def crowd(self) -> Image.Image:
-        return crowd_photo(self.shared_data)
+        return crowd_photo(self.sample_data)
 
     @functools.cached_property
     def tiny_face(self) -> Image.Image:
@@ -455,16 +459,16 @@ OK_KINDS: tuple[str, ...] = tuple(_OK_SPECS)
 
 
 @functools.lru_cache(maxsize=4)
-def _sources(shared_data: Path) -> _Sources:
-    return _Sources(shared_data)
+def _sources(sample_data: Path) -> _Sources:
+    return _Sources(sample_data)
 
 
 @functools.lru_cache(maxsize=256)
-def bad_input(shared_data: Path, kind: str) -> BadInput:
-    """One case of the corpus, built from the real photos under ``shared_data`` (cached)."""
-    return dataclasses.replace(_SPECS[kind](_sources(Path(shared_data))), kind=kind)
+def bad_input(sample_data: Path, kind: str) -> BadInput:
+    """One case of the corpus, built from the real photos under ``sample_data`` (cached)."""
+    return dataclasses.replace(_SPECS[kind](_sources(Path(sample_data))), kind=kind)
 
 
-def bad_inputs(shared_data: Path) -> tuple[BadInput, ...]:
+def bad_inputs(sample_data: Path) -> tuple[BadInput, ...]:
     """The whole corpus, in ``KINDS`` order."""
-    return tuple(bad_input(shared_data, kind) for kind in KINDS)
+    return tuple(bad_input(sample_data, kind) for kind in KINDS)

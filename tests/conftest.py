@@ -1,4 +1,16 @@
-"""Shared fixtures: every test that needs real faces finds them through ``shared_data``."""
+"""Shared fixtures: real faces come from the demo pack in ``samples/`` (always in the checkout), LFW
+from :func:`facecore.evaluation.datasets.find_lfw` (the bundled mini LFW on a fresh clone, the full LFW
+when ``$FACECORE_LFW_HOME`` points at it).
+
+* ``faces_small``, ``faces_group``: the bundled photos.
+* ``lfw_source``, ``lfw_home``: the LFW every test uses unless it needs the full one.
+* ``full_lfw_home``: the full LFW; a test that asks for it is marked ``full_lfw`` and skipped, with a
+  reason naming ``FACECORE_LFW_HOME``, when only the pack is there.
+* ``sample_data``: a folder laid out like the old shared data folder (``faces_small``, ``faces_group``,
+  ``sklearn`` = the LFW data home), made of symlinks, for tests that build paths under one root.
+
+``FACECORE_REQUIRE_DATA=1`` turns every data skip into a failure (CI's full-LFW run).
+"""
 
 from __future__ import annotations
 
@@ -7,36 +19,70 @@ from pathlib import Path
 
 import pytest
 
+from facecore.evaluation.datasets import LFW_HOME_ENV, SAMPLES_DIR, LfwSource, find_lfw
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
+REQUIRE_DATA = os.environ.get("FACECORE_REQUIRE_DATA") == "1"
+FULL_LFW_FIXTURE = "full_lfw_home"
 
 
-def _shared_data_dir() -> Path:
-    override = os.environ.get("FACECORE_SHARED_DATA")
-    return Path(override) if override else REPO_ROOT.parent / "shared" / "data"
+def skip_for_data(reason: str) -> None:
+    """Skip for missing data, or fail under ``FACECORE_REQUIRE_DATA=1``."""
+    if REQUIRE_DATA:
+        pytest.fail(f"{reason} (FACECORE_REQUIRE_DATA=1: data skips are failures)", pytrace=False)
+    pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
-def shared_data() -> Path:
-    """``../shared/data`` (or ``$FACECORE_SHARED_DATA``): LFW, faces_small, faces_group."""
-    root = _shared_data_dir()
-    if not (root / "faces_small").is_dir() or not (root / "sklearn" / "lfw_home").is_dir():
-        pytest.skip(f"real face data not found at {root} (set FACECORE_SHARED_DATA to its folder)")
-    return root
-
-
-@pytest.fixture(scope="session")
-def lfw_home(shared_data: Path) -> Path:
-    """The data home in scikit-learn's layout (holds ``lfw_home/``). Read-only."""
-    return shared_data / "sklearn"
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects, so ``-m full_lfw`` / ``-m "not full_lfw"`` work
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test that uses ``full_lfw_home`` ``full_lfw`` (the marker is declared in pyproject.toml)."""
+    for item in items:
+        if FULL_LFW_FIXTURE in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.full_lfw)
 
 
 @pytest.fixture(scope="session")
-def faces_small(shared_data: Path) -> dict[str, list[Path]]:
-    """``{person: [photo, ...]}`` for the small multi-person sample set."""
-    root = shared_data / "faces_small"
+def faces_small() -> dict[str, list[Path]]:
+    """``{person: [photo, ...]}`` for the bundled multi-person sample set (``samples/faces_small``)."""
+    root = SAMPLES_DIR / "faces_small"
     return {d.name: sorted(d.glob("*.jpg")) for d in sorted(root.iterdir()) if d.is_dir()}
 
 
 @pytest.fixture(scope="session")
-def faces_group(shared_data: Path) -> list[Path]:
-    return sorted((shared_data / "faces_group").glob("*.jpg"))
+def faces_group() -> list[Path]:
+    """The bundled group photos (``samples/faces_group``)."""
+    return sorted((SAMPLES_DIR / "faces_group").glob("*.jpg"))
+
+
+@pytest.fixture(scope="session")
+def lfw_source() -> LfwSource:
+    """The LFW the app would use here (``find_lfw``): the bundled mini LFW on a fresh clone."""
+    return find_lfw()
+
+
+@pytest.fixture(scope="session")
+def lfw_home(lfw_source: LfwSource) -> Path:
+    """The data home in scikit-learn's layout (holds ``lfw_home/``) of ``lfw_source``. Read-only."""
+    return lfw_source.home
+
+
+@pytest.fixture(scope="session")
+def full_lfw_home(lfw_source: LfwSource) -> Path:
+    """The full LFW's data home (13,233 images, pairs.txt and the View 1 files); skips on the pack."""
+    if not lfw_source.full or not {"10_folds", "dev_train", "dev_test"} <= set(lfw_source.subsets):
+        skip_for_data(
+            f"needs the full LFW: set {LFW_HOME_ENV} to a data home holding lfw_home/ with pairs.txt, "
+            f"pairsDevTrain.txt and pairsDevTest.txt (found {lfw_source.describe()})"
+        )
+    return lfw_source.home
+
+
+@pytest.fixture(scope="session")
+def sample_data(lfw_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A read-only-by-convention folder of symlinks: ``faces_small``, ``faces_group`` (the bundled
+    photos) and ``sklearn`` (the LFW data home in use)."""
+    root = tmp_path_factory.mktemp("sample_data")
+    (root / "faces_small").symlink_to(SAMPLES_DIR / "faces_small", target_is_directory=True)
+    (root / "faces_group").symlink_to(SAMPLES_DIR / "faces_group", target_is_directory=True)
+    (root / "sklearn").symlink_to(lfw_home, target_is_directory=True)
+    return root

@@ -187,10 +187,10 @@ def test_umap_projects_real_embeddings(sample) -> None:
     assert coords.shape == (len(sample), 2) and np.isfinite(coords).all()
 
 
-def test_pixel_baseline_is_far_below_the_model(lfw_home: Path, tmp_path: Path) -> None:
+def test_pixel_baseline_is_far_below_the_model(full_lfw_home: Path, tmp_path: Path) -> None:
     from facecore.evaluation.samples import pixel_naive_bayes_baseline
     from facecore.verification.thresholds import calibrated
 
-    baseline = pixel_naive_bayes_baseline(lfw_home, tmp_path)
+    baseline = pixel_naive_bayes_baseline(full_lfw_home, tmp_path)  # View 1: DevTrain and DevTest
     assert (baseline.train_pairs, baseline.test_pairs) == (2200, 1000)
     assert 0.0 < baseline.accuracy < calibrated(PipelineConfig(detector="hog"), "euclidean").accuracy - 0.2

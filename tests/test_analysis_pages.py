@@ -19,10 +19,8 @@ TIMEOUT = 300  # the first run in a process imports TensorFlow and loads the mod
 
 
 @pytest.fixture(scope="module")
-def environment(shared_data: Path, tmp_path_factory: pytest.TempPathFactory):
+def environment(tmp_path_factory: pytest.TempPathFactory):
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("FACECORE_SHARED_DATA", str(shared_data))
-        patch.delenv("FACECORE_LFW_HOME", raising=False)
         patch.setenv("FACECORE_CACHE_DIR", str(tmp_path_factory.mktemp("analysis_pages_cache")))
         patch.setenv("FACECORE_GALLERY_DIR", str(tmp_path_factory.mktemp("analysis_pages_gallery")))
         yield
@@ -72,8 +70,9 @@ def small_lfw_sample(at: AppTest, key: str, people: int = 4, per_person: int = 3
     return run(at.number_input(key=f"{key}_per_person").set_value(per_person))
 
 
-def test_distance_matrix_of_an_lfw_sample(environment) -> None:
+def test_distance_matrix_of_an_lfw_sample(environment, lfw_source) -> None:
     at = small_lfw_sample(open_page("distance_matrix"), "dm")
+    assert ("Using full LFW" if lfw_source.full else "Using the bundled mini LFW") in texts(at.caption)
     figure = charts(at)[0]
     heatmap = figure["data"][0]
     assert heatmap["type"] == "heatmap" and array(heatmap["z"]).shape == (12, 12)
@@ -105,9 +104,13 @@ def test_distance_matrix_with_an_empty_gallery_says_so(environment) -> None:
 # ----------------------------------------------------------------------------- threshold lab
 
 
-def test_threshold_lab_slider_and_apply(environment) -> None:
+def test_threshold_lab_slider_and_apply(environment, lfw_source) -> None:
     at = open_page("threshold_lab")
-    assert "LFW pairs.txt (6,000 pairs), hog / euclidean" in texts(at.caption)
+    # The stored full-LFW distances are the default on any copy of LFW, and say where they come from.
+    assert "Stored results of full LFW pairs.txt (6,000 pairs), hog / euclidean" in texts(at.caption)
+    assert "python bench/lfw_benchmark.py --write-calibration" in texts(at.caption)
+    assert ("Using full LFW" if lfw_source.full else "Using the bundled mini LFW: 953 images of 424 people, "
+            "300 pairs (View 1 demo pairs)") in texts(at.caption)
     far, frr = percent(at.metric[0]), percent(at.metric[1])
     threshold = at.slider(key="tl_threshold").value
     at = run(at.slider(key="tl_threshold").set_value(round(threshold + 0.1, 3)))
@@ -120,11 +123,14 @@ def test_threshold_lab_slider_and_apply(environment) -> None:
     assert "is now" in texts(at.success)
 
 
-def test_threshold_lab_embeds_a_devtest_subset(environment) -> None:
+def test_threshold_lab_embeds_the_benchmark_pairs_live(environment, lfw_source) -> None:
     at = open_page("threshold_lab")
-    run(at.number_input(key="tl_limit").set_value(40))  # first, so the full DevTest is never embedded
-    at = run(at.radio(key="tl_source").set_value("dev_test"))
-    assert "LFW dev_test (40 pairs), hog detector" in texts(at.caption)
+    subset = lfw_source.benchmark_subset  # "demo" on the bundled mini LFW: the only live pairs offered
+    offered = at.radio(key="tl_source").options
+    assert len(offered) == (2 + len({"10_folds", "dev_test", "demo"} & set(lfw_source.subsets)))
+    at.session_state["tl_limit"] = 40  # first, so the whole subset is never embedded
+    at = run(at.radio(key="tl_source").set_value(subset))
+    assert f"LFW {subset} (40 pairs), hog detector" in texts(at.caption)
     points = at.dataframe[1].value
     assert list(points["target FAR"]) == [0.1, 0.01, 0.001]
     assert (points["TAR"] > 0.5).all()  # the real model separates these pairs well
@@ -162,22 +168,34 @@ def test_embedding_space_with_too_few_faces_says_so(environment) -> None:
 # ----------------------------------------------------------------------------- LFW benchmark
 
 
-def test_lfw_benchmark_stored_failures_run_and_baseline(environment) -> None:
+def test_lfw_benchmark_stored_results_and_a_live_run(environment, lfw_source) -> None:
     from facecore.verification.thresholds import load_calibrations
 
     at = open_page("lfw_benchmark")
     assert len(at.dataframe[0].value) == len(load_calibrations())
-    assert "False accepts" in texts(at.markdown) and "False rejects" in texts(at.markdown)
-    assert len(at.image) == 8  # 4 false accepts and 4 false rejects, each pair in one image row
+    assert "stored results of full LFW pairs.txt" in texts(at.caption)
+    assert ("Using full LFW" if lfw_source.full else "Using the bundled mini LFW") in texts(at.caption)
+    assert at.selectbox(key="lb_subset").value == lfw_source.benchmark_subset
+    if not lfw_source.full:
+        assert "Run a configuration above" in texts(at.info)  # the stored pairs' photos are not here
+        assert "Download full LFW" in [b.label for b in at.button]
+        assert "DevTest" in texts(at.info)  # the pixel baseline needs full LFW's View 1 files, and says so
 
-    run(at.selectbox(key="lb_subset").set_value("dev_test"))
     run(at.number_input(key="lb_limit").set_value(40))
     at = run(at.button(key="lb_run").click())
-    assert "dev_test (40 pairs)" in texts(at.caption)
-    accuracy = percent(at.metric[0])
-    assert accuracy > 0.8
+    assert f"{lfw_source.benchmark_subset} (40 pairs)" in texts(at.caption)
+    assert percent(at.metric[0]) > 0.8
+    assert "From the run above" in texts(at.caption)  # the failure cases now come from this run
+
+
+def test_lfw_benchmark_stored_failures_and_baseline(environment, full_lfw_home) -> None:
+    at = open_page("lfw_benchmark")
+    assert "False accepts" in texts(at.markdown) and "False rejects" in texts(at.markdown)
+    assert len(at.image) == 8  # 4 false accepts and 4 false rejects, each pair in one image row
+    assert "stored full LFW pairs.txt distances" in texts(at.caption)
 
     at = run(at.toggle(key="lb_baseline").set_value(True))
     labels = [m.label for m in at.metric]
     baseline = percent(at.metric[labels.index("GaussianNB on pixels (DevTest)")])
-    assert baseline < accuracy - 0.2
+    model = percent(at.metric[labels.index("This model (pairs.txt, 10-fold)")])
+    assert baseline < model - 0.2

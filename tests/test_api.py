@@ -594,10 +594,10 @@ def corpus_client(tmp_path_factory: pytest.TempPathFactory, pipeline: FacePipeli
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_bad_inputs_corpus_gives_a_result_or_a_clear_4xx(
-    corpus_client: TestClient, shared_data: Path, kind: str
+    corpus_client: TestClient, sample_data: Path, kind: str
 ) -> None:
     """The robustness corpus (tests/bad_inputs.py) through every image endpoint: never a 5xx."""
-    case = bad_input(shared_data, kind)
+    case = bad_input(sample_data, kind)
     sent = {"image": (case.filename, case.data, case.mime)}
     embedded = corpus_client.post("/embeddings", files=sent)
     if case.expect == "error":

@@ -32,8 +32,7 @@ def gallery_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def app(shared_data: Path, gallery_dir: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
-    monkeypatch.setenv("FACECORE_SHARED_DATA", str(shared_data))  # the example photos
+def app(gallery_dir: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
     at.run()
     assert not at.exception, at.exception
@@ -348,19 +347,48 @@ def test_gallery_imports_a_zip_of_person_folders(app: AppTest, faces_small) -> N
     assert sorted(app.dataframe[0].value["name"]) == ["kit harington", "rose leslie"]
 
 
-def test_gallery_demo_from_lfw(app: AppTest, lfw_home) -> None:
+def test_gallery_demo_from_lfw_in_one_click(app: AppTest, lfw_source) -> None:
+    from facecore.evaluation.datasets import lfw_people
+
     go(app, "gallery")
-    app.number_input(key="lfw_min").set_value(200)  # George W Bush and Colin Powell
-    app.number_input(key="lfw_per_person").set_value(1).run()
+    minimum = app.number_input(key="lfw_min").value
+    assert minimum == (20 if lfw_source.full else 8)  # the pack: 50 people with 8 photos
+    people = lfw_people(lfw_source.home, min_images=minimum)
+    assert len(people) == (62 if lfw_source.full else 50)
+    assert app.button(key="lfw_go").label == f"Load a demo gallery ({len(people)} people)"
+    note = "Using full LFW" if lfw_source.full else "Using the bundled mini LFW: 953 images of 424 people"
+    assert note in joined(app.caption)
+    app.number_input(key="lfw_per_person").set_value(1).run()  # one photo each keeps the test short
     app.button(key="lfw_go").click().run()
     assert not app.exception
-    assert "Enrolled 2 face(s) for 2 person(s)" in joined(app.success)
-    assert sorted(app.dataframe[0].value["name"]) == ["Colin Powell", "George W Bush"]
+    assert f"for {len(people)} person(s)" in joined(app.success)
+    assert len(app.dataframe[0].value) == len(people)
 
 
-def test_gallery_without_lfw_offers_the_download_only_on_request(app: AppTest, tmp_path, monkeypatch) -> None:
+def test_gallery_offers_the_full_lfw_and_says_when_offline(app: AppTest, tmp_path, monkeypatch) -> None:
+    from facecore.evaluation.datasets import BUNDLED_LFW_HOME
+
+    monkeypatch.setenv("FACECORE_LFW_HOME", str(BUNDLED_LFW_HOME))  # only the pack, whatever is installed
+    monkeypatch.setenv("SCIKIT_LEARN_DATA", str(tmp_path / "sk"))
+    go(app, "gallery")
+    assert "about 230 MB" in joined(app.caption) and "needs internet access" in joined(app.caption)
+    assert app.button(key="gallery_download_lfw").label == "Download full LFW"
+    assert not (tmp_path / "sk").exists()  # nothing is fetched until the button is clicked
+
+    closed = "http://127.0.0.1:9"  # nothing listens there: the download fails at once, as offline
+    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+        monkeypatch.setenv(name, closed)
+    for name in ("no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    app.button(key="gallery_download_lfw").click().run()
+    assert not app.exception
+    assert "LFW could not be downloaded" in joined(app.error) and "needs internet access" in joined(app.error)
+    assert "bundled mini LFW keeps working" in joined(app.error)
+
+
+def test_a_wrong_lfw_home_is_said_not_raised(app: AppTest, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("FACECORE_LFW_HOME", str(tmp_path / "no-lfw-here"))
     go(app, "gallery")
-    assert "needs internet access" in joined(app.info)
-    assert app.button(key="lfw_download").label == "Download LFW"
-    assert not (tmp_path / "no-lfw-here").exists()  # nothing is fetched until the button is clicked
+    assert not app.exception
+    assert "Unset FACECORE_LFW_HOME" in joined(app.error)
+    assert not (tmp_path / "no-lfw-here").exists()

@@ -31,9 +31,8 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def app(models_dir: Path, shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+def app(models_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
     monkeypatch.setenv("FACECORE_MODELS_DIR", str(models_dir))
-    monkeypatch.setenv("FACECORE_SHARED_DATA", str(shared_data))
     monkeypatch.setenv("FACECORE_GALLERY_DIR", str(tmp_path / "gallery"))
     at = AppTest.from_file(str(APP), default_timeout=300)
     at.run()

@@ -22,8 +22,7 @@ def models_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def app(shared_data: Path, models_dir: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
-    monkeypatch.setenv("FACECORE_SHARED_DATA", str(shared_data))
+def app(models_dir: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
     at.run()
     assert not at.exception, at.exception
@@ -98,15 +97,25 @@ def test_random_triplet_and_a_batch_with_mining_picks(app: AppTest) -> None:
     assert (batch_hard["anchor person"] != batch_hard["negative person"]).all()
 
 
-def test_train_keep_and_pick_your_own_model(app: AppTest, models_dir: Path) -> None:
+def test_train_keep_and_pick_your_own_model(app: AppTest, models_dir: Path, lfw_source) -> None:
     at = go(app, "train_your_own")
-    at.slider(key="train_min_images").set_value(40)  # 19 people
+    note = "Using full LFW" if lfw_source.full else "Using the bundled mini LFW"
+    assert note in text(at.caption)
+    # Full LFW: 19 people with 40+ photos; the bundled mini LFW: its 50 people with 8 (the page's default).
+    minimum, people = (40, 19) if lfw_source.full else (8, 50)
+    if lfw_source.full:
+        at.slider(key="train_min_images").set_value(minimum)
+    else:
+        assert at.slider(key="train_min_images").value == minimum
     at.slider(key="train_max_images").set_value(8)
     at.slider(key="train_epochs").set_value(1)
     at.checkbox(key="train_pretrained").set_value(False)
     next(b for b in at.button if b.label == "Train").click().run()
     assert not at.exception, at.exception
     assert not at.error, text(at.error)
+    assert f"With these settings: {people} LFW people with at least {minimum} photos, {8 * people} face crops" in text(
+        at.caption
+    )
     table = at.dataframe[0].value
     assert list(table["model"]) == ["triplet (batch-all)", "twin network", "GaussianNB (raw pixels)"]
     assert table["AUC"].between(0, 1).all() and table["accuracy"].between(0, 1).all()

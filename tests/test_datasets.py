@@ -1,4 +1,5 @@
-"""facecore.evaluation.datasets against the real LFW copy (read-only) and small folders made in tmp_path."""
+"""facecore.evaluation.datasets against the LFW in use (the bundled mini LFW on a fresh clone; the protocol
+files of the full LFW where ``FACECORE_LFW_HOME`` points at it), read-only, and small folders in tmp_path."""
 
 from __future__ import annotations
 
@@ -11,11 +12,6 @@ from PIL import Image
 from facecore.evaluation import datasets as ds
 
 
-@pytest.fixture(scope="module")
-def pairs_10_folds(lfw_home):
-    return ds.read_lfw_pairs(lfw_home, "10_folds")
-
-
 def _tree(root: Path) -> set[Path]:
     """Everything in ``lfw_home/`` except the (huge, untouched) image folder's contents."""
     return {p.relative_to(root) for p in root.iterdir()}
@@ -24,8 +20,8 @@ def _tree(root: Path) -> set[Path]:
 # ---------------------------------------------------------------------------------------------- LFW pairs
 
 
-def test_ten_folds_follow_the_protocol(pairs_10_folds):
-    pairs = pairs_10_folds
+def test_ten_folds_follow_the_protocol_and_all_7701_images_exist(full_lfw_home):
+    pairs = ds.read_lfw_pairs(full_lfw_home, "10_folds")
     assert len(pairs) == 6000
     assert sum(p.same for p in pairs) == 3000
     folds = ds.pair_folds(pairs)
@@ -37,34 +33,47 @@ def test_ten_folds_follow_the_protocol(pairs_10_folds):
     assert (first.path_a.parent.name, first.path_a.name, first.path_b.name) == (
         "Abel_Pacheco", "Abel_Pacheco_0001.jpg", "Abel_Pacheco_0004.jpg")
     assert first.same and first.fold == 0
-
-
-def test_every_pair_image_exists_and_7701_are_unique(pairs_10_folds):
-    images = ds.unique_images(pairs_10_folds)
+    images = ds.unique_images(pairs)
     assert len(images) == 7701
-    assert images[:2] == [pairs_10_folds[0].path_a, pairs_10_folds[0].path_b]  # first-seen order
-    assert ds.missing_images(pairs_10_folds) == []
-
-
-@pytest.mark.parametrize(("subset", "n"), [("dev_train", 2200), ("dev_test", 1000)])
-def test_dev_subsets(lfw_home, subset, n):
-    pairs = ds.read_lfw_pairs(lfw_home, subset)
-    assert len(pairs) == n
-    assert ds.pair_labels(pairs).sum() == n // 2
-    assert set(ds.pair_folds(pairs)) == {0}
+    assert images[:2] == [pairs[0].path_a, pairs[0].path_b]  # first-seen order
     assert ds.missing_images(pairs) == []
 
 
-def test_lfw_people_with_at_least_70_images(lfw_home):
-    people = ds.lfw_people(lfw_home, min_images=70)
-    assert len(people) == 7
-    assert sum(len(v) for v in people.values()) == 1288
-    assert "George_W_Bush" in people
+def test_dev_subsets(full_lfw_home):
+    for subset, n in (("dev_train", 2200), ("dev_test", 1000)):
+        pairs = ds.read_lfw_pairs(full_lfw_home, subset)
+        assert len(pairs) == n
+        assert ds.pair_labels(pairs).sum() == n // 2
+        assert set(ds.pair_folds(pairs)) == {0}
+        assert ds.missing_images(pairs) == []
+
+
+def test_the_benchmark_pairs_follow_the_protocol(lfw_source):
+    """pairs.txt on full LFW, the pack's 10 x (15 + 15) demo pairs from View 1 otherwise."""
+    pairs = ds.read_lfw_pairs(lfw_source.home, lfw_source.benchmark_subset)
+    per_half = {"10_folds": 300, "demo": 15}[lfw_source.benchmark_subset]
+    assert len(pairs) == 10 * 2 * per_half
+    same = ds.pair_labels(pairs).reshape(10, 2 * per_half)
+    assert same[:, :per_half].all() and not same[:, per_half:].any()
+    assert np.array_equal(np.bincount(ds.pair_folds(pairs)), [2 * per_half] * 10)
+    assert ds.missing_images(pairs) == []
+
+
+def test_lfw_people_with_many_images(lfw_source):
+    if lfw_source.full:
+        people = ds.lfw_people(lfw_source.home, min_images=70)
+        assert len(people) == 7
+        assert sum(len(v) for v in people.values()) == 1288
+        assert "George_W_Bush" in people
+    else:  # samples/README.md: 50 people with exactly 8 photos, 65 with 4 or more
+        people = ds.lfw_people(lfw_source.home, min_images=8)
+        assert len(people) == 50 and {len(v) for v in people.values()} == {8}
+        assert len(ds.lfw_people(lfw_source.home, min_images=4)) == 65
     assert list(people) == sorted(people)
 
 
 def test_missing_lfw_explains_the_layout(tmp_path):
-    with pytest.raises(FileNotFoundError, match="lfw_funneled.*download_lfw"):
+    with pytest.raises(FileNotFoundError, match="lfw_funneled.*download-lfw"):
         ds.lfw_images_dir(tmp_path)
     with pytest.raises(ValueError, match="unknown LFW subset"):
         ds.read_lfw_pairs(tmp_path, "train")
@@ -98,8 +107,8 @@ def test_malformed_pairs_file(tmp_path, text, message):
 # ---------------------------------------------------------------------------------------------- folders
 
 
-def test_image_folder_on_faces_small(shared_data):
-    people = ds.image_folder(shared_data / "faces_small")
+def test_image_folder_on_faces_small(sample_data):
+    people = ds.image_folder(sample_data / "faces_small")
     assert len(people) == 9
     assert sum(len(v) for v in people.values()) == 17
     assert len(people["obama"]) == 4
@@ -121,11 +130,11 @@ def test_image_folder_filters_suffixes_hidden_files_and_small_people(tmp_path):
 
 
 def test_default_lfw_home(monkeypatch, tmp_path):
-    monkeypatch.setenv(ds.LFW_HOME_ENV, str(tmp_path))
-    assert ds.default_lfw_home() == tmp_path
+    monkeypatch.setenv(ds.LFW_HOME_ENV, str(ds.BUNDLED_LFW_HOME))
+    assert ds.default_lfw_home() == ds.BUNDLED_LFW_HOME
     monkeypatch.delenv(ds.LFW_HOME_ENV)
-    monkeypatch.setenv("FACECORE_SHARED_DATA", str(tmp_path / "nothing"))
-    assert ds.default_lfw_home() is None
+    monkeypatch.setenv("SCIKIT_LEARN_DATA", str(tmp_path / "nothing"))
+    assert ds.default_lfw_home() == ds.BUNDLED_LFW_HOME  # never None: the pack is always there
 
 
 def test_download_helper_is_importable_and_documented():
@@ -136,16 +145,17 @@ def test_download_helper_is_importable_and_documented():
 # ---------------------------------------------------------------------------------------------- sklearn
 
 
-def test_sklearn_pixel_pairs_use_a_scratch_cache(lfw_home, tmp_path):
-    shared_lfw_home = lfw_home / "lfw_home"
-    before = _tree(shared_lfw_home)
+def test_sklearn_pixel_pairs_use_a_scratch_cache(full_lfw_home, tmp_path):
+    lfw_home = full_lfw_home
+    data_lfw_home = lfw_home / "lfw_home"
+    before = _tree(data_lfw_home)
     pixels, same = ds.sklearn_pixel_pairs(lfw_home, "dev_test", tmp_path)
     assert pixels.shape == (1000, 2, 62, 47)
     assert pixels.dtype == np.float32 and pixels.min() >= 0.0 and pixels.max() <= 1.0
     assert np.array_equal(same, ds.pair_labels(ds.read_lfw_pairs(lfw_home, "dev_test")))
 
-    assert _tree(shared_lfw_home) == before
-    assert not (shared_lfw_home / "joblib").exists()
+    assert _tree(data_lfw_home) == before
+    assert not (data_lfw_home / "joblib").exists()
     assert (tmp_path / "lfw_home" / "joblib").is_dir()
 
     # sklearn picks the k-th file of the sorted folder; check it is the file we name for the first pair.

@@ -1,14 +1,13 @@
 """Checks of the committed demo pack (``samples/``); they need nothing outside the repository.
 
 The one check against LFW's test protocol (``pairs.txt``) needs the full LFW and runs only when
-``FACECORE_LFW_HOME`` points at a data home holding ``lfw_home/pairs.txt``.
+``FACECORE_LFW_HOME`` points at it (the ``full_lfw_home`` fixture).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections import Counter
 from pathlib import Path
 
@@ -93,13 +92,8 @@ def test_demo_pairs_come_from_view1_dev_test_only() -> None:
     assert not any((LFW_HOME / n).exists() for n in ("pairs.txt", "pairsDevTrain.txt", "pairsDevTest.txt"))
 
 
-def test_no_demo_pair_is_in_the_lfw_test_protocol() -> None:
-    home = os.environ.get("FACECORE_LFW_HOME")
-    if not home:
-        pytest.skip("FACECORE_LFW_HOME is not set: cannot compare with the full LFW's pairs.txt")
-    protocol = Path(home).expanduser() / "lfw_home" / "pairs.txt"
-    if not protocol.is_file():
-        pytest.skip(f"FACECORE_LFW_HOME={home} has no lfw_home/pairs.txt")
+def test_no_demo_pair_is_in_the_lfw_test_protocol(full_lfw_home: Path) -> None:
+    protocol = full_lfw_home / "lfw_home" / "pairs.txt"
     header, view2 = read_pairs(protocol)
     assert header == [10, 300] and len(view2) == 6000
     _, demo = read_pairs(LFW_HOME / "pairs_demo.txt")

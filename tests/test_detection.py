@@ -23,41 +23,43 @@ Box = tuple[int, int, int, int]
 # cores, same results for the faces below. The default is exercised in test_detect_faces_defaults.
 SWEEP_MAX_SIDE = 1024
 
-# Where the one face in each faces_small photo is, and every face in each group photo
-# (MTCNN's boxes, checked by eye on a contact sheet). Detectors draw boxes of different
-# shapes, so a match means each box holds the other's centre, not a high IoU.
+# Where the one face in each faces_small photo is, and every face in each group photo, in the pixels
+# of the bundled samples/ photos (re-encoded to <= 800 / 1,024 px): MTCNN's boxes on them, each of which
+# holds the centre of (and lies within) the box checked by eye on the originals, scaled to the new size.
+# Detectors draw boxes of different shapes, so a match means each box holds the other's centre, not a
+# high IoU.
 SMALL_FACE: dict[str, Box] = {
-    "alex_lacamoire/1.jpg": (294, 126, 282, 416),
-    "alex_lacamoire/2.jpg": (638, 114, 287, 406),
-    "angelina_jolie/1.jpg": (583, 269, 606, 853),
-    "biden/1.jpg": (438, 173, 271, 384),
-    "biden/2.jpg": (426, 152, 444, 616),
-    "kate_siegel/1.jpg": (550, 108, 213, 302),
-    "kit_harington/1.jpg": (688, 77, 113, 156),
-    "kit_harington/2.jpg": (321, 70, 149, 202),
-    "kit_harington/3.jpg": (263, 141, 172, 226),
-    "obama/1.jpg": (371, 83, 244, 343),
-    "obama/2.jpg": (199, 218, 270, 414),
-    "obama/3.jpg": (647, 260, 265, 339),
-    "obama/4.jpg": (528, 125, 360, 508),
-    "paul_rudd/1.jpg": (253, 295, 1067, 1478),
-    "rose_leslie/1.jpg": (632, 60, 234, 317),
-    "rose_leslie/2.jpg": (175, 104, 241, 343),
-    "shea_whigham/1.jpg": (839, 358, 406, 555),
+    "alex_lacamoire/1.jpg": (205, 86, 182, 271),
+    "alex_lacamoire/2.jpg": (335, 63, 146, 208),
+    "angelina_jolie/1.jpg": (229, 108, 233, 334),
+    "biden/1.jpg": (159, 62, 98, 140),
+    "biden/2.jpg": (293, 110, 291, 408),
+    "kate_siegel/1.jpg": (271, 52, 106, 155),
+    "kit_harington/1.jpg": (459, 51, 77, 102),
+    "kit_harington/2.jpg": (322, 69, 148, 204),
+    "kit_harington/3.jpg": (189, 111, 113, 142),
+    "obama/1.jpg": (266, 65, 163, 231),
+    "obama/2.jpg": (134, 153, 179, 269),
+    "obama/3.jpg": (223, 91, 88, 117),
+    "obama/4.jpg": (296, 69, 184, 275),
+    "paul_rudd/1.jpg": (107, 118, 410, 580),
+    "rose_leslie/1.jpg": (391, 34, 153, 203),
+    "rose_leslie/2.jpg": (161, 94, 220, 312),
+    "shea_whigham/1.jpg": (326, 136, 167, 226),
 }
 GROUP_FACES: dict[str, list[Box]] = {
-    "kit_with_rose.jpg": [(258, 79, 89, 119), (82, 108, 75, 99)],
+    "kit_with_rose.jpg": [(258, 79, 89, 120), (82, 108, 75, 99)],
     "multiface.jpg": [
-        (862, 436, 89, 121),
-        (418, 132, 82, 109),
-        (555, 49, 76, 106),
-        (229, 250, 75, 103),
-        (621, 194, 74, 103),
-        (725, 470, 70, 102),
+        (734, 377, 77, 98),
+        (360, 114, 68, 92),
+        (471, 39, 67, 93),
+        (194, 213, 66, 90),
+        (530, 166, 65, 88),
+        (619, 402, 60, 87),
     ],
     # The third face is a small girl at the lower right, partly turned away.
-    "obama_and_biden.jpg": [(1151, 365, 178, 228), (760, 397, 164, 236), (1634, 1061, 145, 171)],
-    "two_people.jpg": [(795, 45, 144, 204), (238, 27, 147, 193)],
+    "obama_and_biden.jpg": [(586, 186, 95, 120), (390, 201, 85, 125), (837, 541, 75, 89)],
+    "two_people.jpg": [(720, 40, 134, 190), (215, 24, 135, 175)],
 }
 # Real faces each detector finds, as measured. Haar misses the girl in obama_and_biden; it
 # also reports false positives (coat pockets, railings), which is why we count matches.
@@ -82,10 +84,10 @@ def same_face(a: Box, b: Box) -> bool:
 
 
 @pytest.fixture(scope="module")
-def photos(shared_data: Path) -> dict[str, np.ndarray]:
+def photos(sample_data: Path) -> dict[str, np.ndarray]:
     """Every faces_small and faces_group photo, decoded once: ``{"obama/1.jpg": image, ...}``."""
-    paths = {name: shared_data / "faces_small" / name for name in SMALL_FACE}
-    paths |= {name: shared_data / "faces_group" / name for name in GROUP_FACES}
+    paths = {name: sample_data / "faces_small" / name for name in SMALL_FACE}
+    paths |= {name: sample_data / "faces_group" / name for name in GROUP_FACES}
     return {name: load_image(path) for name, path in paths.items()}
 
 
@@ -93,7 +95,7 @@ def photos(shared_data: Path) -> dict[str, np.ndarray]:
 def lfw_images(lfw_home: Path) -> list[np.ndarray]:
     """Four 250x250 LFW photos: same shape, so MTCNN batches them in one pass."""
     folder = lfw_home / "lfw_home" / "lfw_funneled"
-    names = ["Aaron_Peirsol", "Abdullah_Gul", "Adrien_Brody", "Al_Gore"]
+    names = ["Aaron_Guiel", "Adam_Kennedy", "Adrien_Brody", "Al_Pacino"]  # in the bundled mini LFW too
     return [load_image(folder / name / f"{name}_0001.jpg") for name in names]
 
 

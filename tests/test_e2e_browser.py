@@ -64,14 +64,13 @@ def _wait_healthy(url: str, server: subprocess.Popen, log: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def app_url(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     _browser_or_skip()
     work = tmp_path_factory.mktemp("e2e")
     port = _free_port()
     env = {
         **os.environ,
         "FACECORE_GALLERY_DIR": str(work / "gallery"),
-        "FACECORE_SHARED_DATA": str(shared_data),
         "FACECORE_CACHE_DIR": str(work / "cache"),
     }
     log = work / "streamlit.log"

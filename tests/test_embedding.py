@@ -20,7 +20,7 @@ def dlib_chips(lfw_home) -> np.ndarray:
     predictor = dlib.shape_predictor(face_recognition_models.pose_predictor_five_point_model_location())
     people = sorted((lfw_home / "lfw_home" / "lfw_funneled").iterdir())
     chips = []
-    # People spread over the alphabet (every 50th of full LFW; most of the bundled mini LFW's 424).
+    # People spread over the alphabet (every 57th of full LFW, every 4th of the bundled mini LFW).
     for person in people[:: max(1, len(people) // 100)]:
         image = load_image(sorted(person.glob("*.jpg"))[0])
         found = detector(image, 1)

@@ -11,7 +11,7 @@ import pytest
 
 from facecore.cache import EmbeddingCache
 from facecore.config import PipelineConfig
-from facecore.evaluation.datasets import read_lfw_pairs
+from facecore.evaluation.datasets import Pair, read_lfw_pairs
 from facecore.evaluation.lfw import evaluate_lfw, fold_ids, select_pairs
 
 SUMMARY_KEYS = {
@@ -25,37 +25,49 @@ def lfw_cache(tmp_path_factory) -> EmbeddingCache:
 
 
 @pytest.fixture(scope="module")
-def subset_evaluation(lfw_home, lfw_cache):
-    """600 pairs of pairs.txt (30 same + 30 different from each of the 10 folds), HOG + Keras port."""
-    return evaluate_lfw(lfw_home, PipelineConfig(detector="hog"), limit=600, cache=lfw_cache)
+def benchmark_evaluation(lfw_source, lfw_cache):
+    """300 benchmark pairs (15 same + 15 different from each of the 10 folds), HOG + Keras port: the
+    bundled demo pairs on a fresh clone, a balanced part of pairs.txt on full LFW."""
+    return evaluate_lfw(lfw_source.home, PipelineConfig(detector="hog"), subset=lfw_source.benchmark_subset,
+                        limit=300, cache=lfw_cache)
 
 
-def test_lfw_subset_accuracy(subset_evaluation):
-    summary = subset_evaluation.summary()
+def test_lfw_subset_accuracy(full_lfw_home, lfw_cache):
+    """600 pairs of the full LFW's pairs.txt (30 same + 30 different from each fold): the published bar."""
+    evaluation = evaluate_lfw(full_lfw_home, PipelineConfig(detector="hog"), limit=600, cache=lfw_cache)
+    summary = evaluation.summary()
     assert summary["pairs"] == 600
     assert summary["accuracy"] >= 0.985, summary
     assert summary["auc"] >= 0.99, summary
     assert 0.4 < summary["threshold"] < 0.7  # dlib's published operating point is 0.6
     assert summary["no_face"] <= 0.02 * summary["images"]
+    assert all((evaluation.folds == k).sum() == 60 for k in range(10))
 
 
-def test_lfw_subset_keeps_the_official_folds(subset_evaluation):
-    folds = subset_evaluation.folds
+def test_benchmark_pairs_accuracy_and_official_folds(benchmark_evaluation):
+    summary = benchmark_evaluation.summary()
+    assert summary["pairs"] == 300
+    assert summary["accuracy"] >= 0.985, summary
+    assert summary["auc"] >= 0.99, summary
+    assert 0.4 < summary["threshold"] < 0.7  # dlib's published operating point is 0.6
+    assert summary["no_face"] <= 0.02 * summary["images"]
+    folds = benchmark_evaluation.folds
     assert sorted(set(folds.tolist())) == list(range(10))
-    assert all((folds == k).sum() == 60 for k in range(10))
-    assert subset_evaluation.same.sum() == 300
+    assert all((folds == k).sum() == 30 for k in range(10))
+    assert benchmark_evaluation.same.sum() == 150
 
 
-def test_warm_cache_gives_identical_numbers_without_recomputing(lfw_home, lfw_cache, subset_evaluation):
+def test_warm_cache_gives_identical_numbers_without_recomputing(lfw_source, lfw_cache, benchmark_evaluation):
     stored = len(lfw_cache)
-    again = evaluate_lfw(lfw_home, PipelineConfig(detector="hog"), limit=600, cache=lfw_cache)
+    again = evaluate_lfw(lfw_source.home, PipelineConfig(detector="hog"), subset=lfw_source.benchmark_subset,
+                         limit=300, cache=lfw_cache)
     assert len(lfw_cache) == stored
-    np.testing.assert_array_equal(again.distances, subset_evaluation.distances)
-    assert again.seconds < subset_evaluation.seconds
+    np.testing.assert_array_equal(again.distances, benchmark_evaluation.distances)
+    assert again.seconds < benchmark_evaluation.seconds
 
 
-def test_select_pairs_balances_folds_and_labels(lfw_home):
-    pairs = read_lfw_pairs(lfw_home, "10_folds")
+def test_select_pairs_balances_folds_and_labels(lfw_source):
+    pairs = read_lfw_pairs(lfw_source.home, lfw_source.benchmark_subset)
     chosen = select_pairs(pairs, 100)
     assert len(chosen) == 100
     assert sum(p.same for p in chosen) == 50
@@ -63,8 +75,9 @@ def test_select_pairs_balances_folds_and_labels(lfw_home):
     assert select_pairs(pairs, None) == pairs
 
 
-def test_dev_pairs_get_stratified_folds(lfw_home):
-    pairs = read_lfw_pairs(lfw_home, "dev_test")
+def test_dev_pairs_get_stratified_folds(tmp_path):
+    """A one-fold file like pairsDevTest.txt (500 same, then 500 different) gets 10 stratified folds."""
+    pairs = [Pair(tmp_path / f"{i}a.jpg", tmp_path / f"{i}b.jpg", i < 500, 0) for i in range(1000)]
     folds = fold_ids(pairs)
     same = np.array([p.same for p in pairs])
     for k in range(10):
@@ -77,9 +90,10 @@ def _run_cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
     )
 
 
-def test_cli_evaluate_lfw_prints_json_last(lfw_home, tmp_path):
+def test_cli_evaluate_lfw_prints_json_last(lfw_source, tmp_path):
     done = _run_cli(
-        "evaluate-lfw", "--data-home", str(lfw_home), "--detector", "haar", "--pairs", "dev_test",
+        "evaluate-lfw", "--data-home", str(lfw_source.home), "--detector", "haar",
+        "--pairs", lfw_source.benchmark_subset,
         "--limit", "100", "--cache-dir", str(tmp_path),
     )
     assert done.returncode == 0, done.stderr

@@ -89,8 +89,8 @@ def reference(pipeline: FacePipeline, faces_small: dict[str, list[Path]]):
 # ----------------------------------------------------------------------------- facecore
 
 
-def test_the_corpus_is_broad(shared_data: Path) -> None:
-    cases = bad_inputs(shared_data)
+def test_the_corpus_is_broad(sample_data: Path) -> None:
+    cases = bad_inputs(sample_data)
     assert len(cases) >= 30 and len(ERROR_KINDS) >= 15 and len(OK_KINDS) >= 15
     assert {c.expect for c in cases} == {"error", "ok"}
     assert len({c.data for c in cases}) == len(cases)  # every case is different bytes
@@ -98,8 +98,8 @@ def test_the_corpus_is_broad(shared_data: Path) -> None:
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_load_image_gives_rgb_or_a_clear_image_error(shared_data: Path, tmp_path: Path, kind: str) -> None:
-    case = bad_input(shared_data, kind)
+def test_load_image_gives_rgb_or_a_clear_image_error(sample_data: Path, tmp_path: Path, kind: str) -> None:
+    case = bad_input(sample_data, kind)
     path = tmp_path / case.filename
     path.write_bytes(case.data)
     for source in (case.data, path, io.BytesIO(case.data)):
@@ -114,9 +114,9 @@ def test_load_image_gives_rgb_or_a_clear_image_error(shared_data: Path, tmp_path
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_pipeline_finds_the_stated_faces_or_raises_image_error(
-    shared_data: Path, pipeline: FacePipeline, reference, kind: str
+    sample_data: Path, pipeline: FacePipeline, reference, kind: str
 ) -> None:
-    case = bad_input(shared_data, kind)
+    case = bad_input(sample_data, kind)
     if case.expect == "error":
         with pytest.raises(ImageError) as info:
             pipeline.process_bytes(case.data)
@@ -138,12 +138,12 @@ def test_pipeline_finds_the_stated_faces_or_raises_image_error(
 
 
 def test_cached_results_equal_fresh_ones_and_errors_are_not_cached(
-    shared_data: Path, pipeline: FacePipeline, tmp_path: Path
+    sample_data: Path, pipeline: FacePipeline, tmp_path: Path
 ) -> None:
     cached = FacePipeline(
         pipeline.config, detector=pipeline.detector, embedder=pipeline.embedder, cache=EmbeddingCache(tmp_path)
     )
-    for case in bad_inputs(shared_data):
+    for case in bad_inputs(sample_data):
         if case.expect == "error":
             with pytest.raises(ImageError):
                 cached.process_bytes(case.data)
@@ -158,11 +158,11 @@ def test_cached_results_equal_fresh_ones_and_errors_are_not_cached(
 
 @pytest.mark.parametrize("orientation", EXIF_ORIENTATIONS)
 def test_exif_rotated_photo_is_shown_upright_with_its_face(
-    shared_data: Path, pipeline: FacePipeline, reference, orientation: int
+    sample_data: Path, pipeline: FacePipeline, reference, orientation: int
 ) -> None:
     # The pixels are stored turned (as a phone writes them) and the EXIF tag turns them back.
-    case = bad_input(shared_data, f"exif_orientation_{orientation}")
-    upright = np.asarray(face_photo(shared_data), np.int16)
+    case = bad_input(sample_data, f"exif_orientation_{orientation}")
+    upright = np.asarray(face_photo(sample_data), np.int16)
     decoded = load_image(case.data)
     assert decoded.shape == upright.shape
     assert np.abs(decoded.astype(np.int16) - upright).mean() < 4  # JPEG noise only: the same picture
@@ -171,12 +171,12 @@ def test_exif_rotated_photo_is_shown_upright_with_its_face(
 
 
 def test_gallery_enrols_each_input_or_says_why_not(
-    shared_data: Path, pipeline: FacePipeline, tmp_path: Path
+    sample_data: Path, pipeline: FacePipeline, tmp_path: Path
 ) -> None:
     gallery = Gallery(tmp_path / "gallery")
     person = gallery.create_person("Kit Harington")
     enrolled = 0
-    for case in bad_inputs(shared_data):
+    for case in bad_inputs(sample_data):
         if case.expect == "error" or case.faces == 0:
             with pytest.raises(GalleryError) as info:
                 gallery.enrol(person.id, case.data, pipeline)
@@ -185,7 +185,7 @@ def test_gallery_enrols_each_input_or_says_why_not(
             face = gallery.enrol(person.id, case.data, pipeline)
             assert face.chip_path.is_file() and face.person_id == person.id
             enrolled += 1
-    assert enrolled == sum(1 for k in OK_KINDS if bad_input(shared_data, k).faces)
+    assert enrolled == sum(1 for k in OK_KINDS if bad_input(sample_data, k).faces)
     assert gallery.person(person.id).face_count == enrolled
     assert gallery.index_size(pipeline.embedder.version) == enrolled
     # Nothing half-stored for the refused files: one image file per enrolled face (all bytes differ).
@@ -223,8 +223,7 @@ def gallery_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return root
 
 
-def open_page(page: str, shared_data: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
-    monkeypatch.setenv("FACECORE_SHARED_DATA", str(shared_data))
+def open_page(page: str, sample_data: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
     at.run()
     at.switch_page(f"app_pages/{page}.py").run()
@@ -252,10 +251,10 @@ def expect_on_page(at: AppTest, case: BadInput) -> None:
 
 @pytest.mark.parametrize(("kind_a", "kind_b"), VERIFY_PAIRS, ids=["-".join(p) for p in VERIFY_PAIRS])
 def test_verify_page_shows_a_result_or_a_message(
-    shared_data: Path, gallery_dir: Path, monkeypatch: pytest.MonkeyPatch, kind_a: str, kind_b: str
+    sample_data: Path, gallery_dir: Path, monkeypatch: pytest.MonkeyPatch, kind_a: str, kind_b: str
 ) -> None:
-    a, b = bad_input(shared_data, kind_a), bad_input(shared_data, kind_b)
-    at = open_page("verify", shared_data, monkeypatch)
+    a, b = bad_input(sample_data, kind_a), bad_input(sample_data, kind_b)
+    at = open_page("verify", sample_data, monkeypatch)
     at.file_uploader(key="verify_a_upload").set_value(upload(a))
     at.file_uploader(key="verify_b_upload").set_value(upload(b))
     at.run()
@@ -280,11 +279,11 @@ def enrolled_gallery(tmp_path_factory, pipeline: FacePipeline, faces_small) -> P
 
 @pytest.mark.parametrize("kind", IDENTIFY_KINDS)
 def test_identify_page_shows_a_result_or_a_message(
-    shared_data: Path, enrolled_gallery: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+    sample_data: Path, enrolled_gallery: Path, monkeypatch: pytest.MonkeyPatch, kind: str
 ) -> None:
     monkeypatch.setenv("FACECORE_GALLERY_DIR", str(enrolled_gallery))
-    case = bad_input(shared_data, kind)
-    at = open_page("identify", shared_data, monkeypatch)
+    case = bad_input(sample_data, kind)
+    at = open_page("identify", sample_data, monkeypatch)
     at.file_uploader(key="identify_probe_upload").set_value(upload(case))
     at.run()
     assert not at.exception, at.exception
@@ -298,11 +297,11 @@ def test_identify_page_shows_a_result_or_a_message(
 
 
 def test_gallery_page_enrols_the_whole_corpus_or_says_why(
-    shared_data: Path, gallery_dir: Path, monkeypatch: pytest.MonkeyPatch
+    sample_data: Path, gallery_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     Gallery(gallery_dir).create_person("Kit Harington")
-    cases = bad_inputs(shared_data)
-    at = open_page("gallery", shared_data, monkeypatch)
+    cases = bad_inputs(sample_data)
+    at = open_page("gallery", sample_data, monkeypatch)
     at.file_uploader(key="enrol_0_upload").set_value([upload(c) for c in cases])
     at.run()
     at.button(key="enrol_go").click().run()
@@ -323,20 +322,20 @@ def test_gallery_page_enrols_the_whole_corpus_or_says_why(
 
 
 def test_gallery_page_imports_the_corpus_as_a_zip(
-    shared_data: Path, gallery_dir: Path, monkeypatch: pytest.MonkeyPatch
+    sample_data: Path, gallery_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cases = bad_inputs(shared_data)
+    cases = bad_inputs(sample_data)
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w") as zf:
         for case in cases:
             zf.writestr(f"people/{case.kind}/{upload_name(case)}", case.data)
-    at = open_page("gallery", shared_data, monkeypatch)
+    at = open_page("gallery", sample_data, monkeypatch)
     at.radio(key="import_source").set_value("Zip file").run()
     at.file_uploader(key="import_zip").set_value(("corpus.zip", archive.getvalue(), "application/zip")).run()
     at.button(key="import_zip_go").click().run()
     assert not at.exception, at.exception
     with_faces = sum(1 for c in cases if c.faces)
-    # One person per case; those whose only photo had no usable face are not kept.
+    # One person per case; a person none of whose photos could be enrolled is not kept (nor counted).
     assert f"Enrolled {with_faces} face(s) for {with_faces} person(s)" in joined(at.success)
     assert f"Skipped {len(cases) - with_faces} file(s)" in joined(at.warning)
     skipped = joined(at.text)
@@ -376,11 +375,11 @@ AWKWARD_NAMES = [
 
 
 def test_awkward_names_stay_text_and_files_are_named_by_content_hash(
-    tmp_path: Path, shared_data: Path, pipeline: FacePipeline
+    tmp_path: Path, sample_data: Path, pipeline: FacePipeline
 ) -> None:
     root = tmp_path / "a gallery ü" / "nested"  # spaces and non-ASCII in the root itself are fine
     gallery = Gallery(root)
-    photos = [bad_input(shared_data, kind) for kind in ("jpeg", "webp", "png_named_jpg", "bmp")]
+    photos = [bad_input(sample_data, kind) for kind in ("jpeg", "webp", "png_named_jpg", "bmp")]
     faces = {case.kind: pipeline.process_bytes(case.data)[0] for case in photos}
     for i, name in enumerate(AWKWARD_NAMES):
         person = gallery.create_person(name)
@@ -427,10 +426,10 @@ ANALYSIS_UPLOAD_KINDS = ["empty", "truncated_jpeg", "png_bomb", "heic", "no_face
 
 
 def test_distance_matrix_uploads_keep_the_good_faces_and_name_the_bad_files(
-    shared_data: Path, gallery_dir: Path, monkeypatch: pytest.MonkeyPatch
+    sample_data: Path, gallery_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cases = [bad_input(shared_data, kind) for kind in ANALYSIS_UPLOAD_KINDS]
-    at = open_page("distance_matrix", shared_data, monkeypatch)
+    cases = [bad_input(sample_data, kind) for kind in ANALYSIS_UPLOAD_KINDS]
+    at = open_page("distance_matrix", sample_data, monkeypatch)
     at.radio(key="dm_source").set_value("Uploaded photos").run()
     at.file_uploader(key="dm_photos_upload").set_value([upload(case) for case in cases])
     at.run()
@@ -446,10 +445,10 @@ def test_distance_matrix_uploads_keep_the_good_faces_and_name_the_bad_files(
 
 @pytest.mark.parametrize("kind", ["random_bytes", "jpeg_header_20000", "no_face"])
 def test_embedding_space_probe_says_what_is_wrong(
-    shared_data: Path, gallery_dir: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+    sample_data: Path, gallery_dir: Path, monkeypatch: pytest.MonkeyPatch, kind: str
 ) -> None:
-    case = bad_input(shared_data, kind)
-    at = open_page("embedding_space", shared_data, monkeypatch)
+    case = bad_input(sample_data, kind)
+    at = open_page("embedding_space", sample_data, monkeypatch)
     at.file_uploader(key="es_probe_upload").set_value(upload(case))
     at.run()
     assert not at.exception, at.exception

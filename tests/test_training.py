@@ -31,7 +31,8 @@ STEPS = 60  # steps per epoch: 120 PK batches of 8 people x 4 photos in all
 
 @pytest.fixture(scope="module")
 def data(lfw_home: Path) -> ClassroomData:
-    crops = load_lfw_crops(lfw_home, min_images=10, max_images=10, max_people=60, size=32)
+    # 50 people with 8 photos each: all of the bundled mini LFW's, or 50 spread over the full LFW's.
+    crops = load_lfw_crops(lfw_home, min_images=8, max_images=8, max_people=50, size=32)
     return prepare_data(crops, held_out=0.3, n_pairs=400, seed=0)
 
 

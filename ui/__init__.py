@@ -1,8 +1,9 @@
 """Streamlit helpers shared by the dashboard's pages (widgets and drawing only; the work is in facecore).
 
 ``settings`` (the sidebar), ``resources`` (the cached pipeline, gallery and embedding cache),
-``inputs`` (photos and the face picker), ``drawing``, ``charts``, ``feedback`` (errors, flashes,
-progress) and ``face_sets`` (labelled faces for the analysis pages).
+``inputs`` (photos and the face picker), ``data`` (which LFW is used, the download), ``drawing``,
+``charts``, ``feedback`` (errors, flashes, progress) and ``face_sets`` (labelled faces for the analysis
+pages).
 """
 
 import cv2

@@ -65,7 +65,8 @@ def lfw_distance_chart(settings: Settings, marks: dict[str, float], *, height: i
     st.caption(
         f"At this threshold on LFW's {len(same):,} pairs: {100 * rates.tar:.1f}% of same-person pairs "
         f"accepted, {100 * rates.far:.2f}% of different-people pairs wrongly accepted (FAR), "
-        f"accuracy {100 * rates.accuracy:.2f}%."
+        f"accuracy {100 * rates.accuracy:.2f}%. Stored results of full LFW pairs.txt, made by "
+        "`python bench/lfw_benchmark.py --write-calibration`."
     )
 
 

@@ -15,9 +15,10 @@ import streamlit as st
 
 from facecore.evaluation.samples import lfw_sample
 from facecore.images import load_image
+from ui.data import lfw_panel
 from ui.drawing import image_uri
 from ui.feedback import progress_reporter, show_error
-from ui.inputs import decode_or_error, find_faces, images_input, lfw_home_or_error
+from ui.inputs import decode_or_error, find_faces, images_input
 from ui.resources import embedding_cache, load_gallery, pipeline
 from ui.settings import Settings
 
@@ -81,11 +82,12 @@ def _lfw_face_set(key: str, settings: Settings, default_people: int, default_per
     cols = st.columns(2)
     people = cols[0].number_input("People", 2, 200, default_people, key=f"{key}_people")
     per_person = cols[1].number_input("Images per person", 1, 20, default_per_person, key=f"{key}_per_person")
-    home = lfw_home_or_error()
-    if home is None:
+    source = lfw_panel(key)
+    if source is None:
         return None
-    # The model is in the key: a set embedded by one model must not be shown for another.
-    store_key = ("lfw", int(people), int(per_person), settings.config)
+    home = source.home
+    # The model and the LFW copy are in the key: a set embedded by one must not be shown for another.
+    store_key = ("lfw", str(home), int(people), int(per_person), settings.config)
     if store_key in st.session_state.get(_STORE, {}):
         return st.session_state[_STORE][store_key]
     bar = st.progress(0.0, text="Embedding LFW images (cached on disk for next time)")

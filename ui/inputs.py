@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import numpy as np
 import streamlit as st
 
 from facecore.config import PipelineConfig
+from facecore.evaluation.datasets import SAMPLES_DIR
 from facecore.images import ImageError, decode_image
 from facecore.types import EmbeddedFace
 from ui.drawing import draw_faces, face_label
@@ -26,8 +26,6 @@ from ui.settings import Settings
 
 log = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-
 #: What the uploaders accept (the browser filters on these; facecore.images checks the content).
 IMAGE_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tiff", "tif"]
 
@@ -35,18 +33,15 @@ IMAGE_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tiff", "tif"]
 # ----------------------------------------------------------------------------- example photos
 
 
-def examples_dir() -> Path | None:
-    """``faces_small`` of the shared data (``$FACECORE_SHARED_DATA`` or ``../shared/data``), if present."""
-    shared = os.environ.get("FACECORE_SHARED_DATA")
-    root = Path(shared).expanduser() if shared else REPO_ROOT.parent / "shared" / "data"
-    folder = root / "faces_small"
-    return folder if folder.is_dir() else None
+def examples_dir() -> Path:
+    """The example photos bundled with the lab: ``samples/faces_small/<person>/<n>.jpg``."""
+    return SAMPLES_DIR / "faces_small"
 
 
 def example_photos() -> list[str]:
     """Example photos as ``person/file.jpg`` names, relative to :func:`examples_dir`."""
     folder = examples_dir()
-    if folder is None:
+    if not folder.is_dir():
         return []
     suffixes = {f".{t}" for t in IMAGE_TYPES}
     return sorted(
@@ -57,27 +52,11 @@ def example_photos() -> list[str]:
 
 
 def _read_example(name: str) -> tuple[bytes, str] | None:
-    folder = examples_dir()
-    path = (folder / name) if folder else None
     try:
-        return path.read_bytes(), name  # type: ignore[union-attr]
-    except (OSError, AttributeError) as exc:
+        return (examples_dir() / name).read_bytes(), name
+    except OSError as exc:
         st.error(f"The example photo {name} cannot be read ({exc}).")
         return None
-
-
-def lfw_home_or_error() -> Path | None:
-    """LFW's data home, or None after an ``st.error`` saying how to point the app at it."""
-    from facecore.evaluation.datasets import default_lfw_home
-
-    home = default_lfw_home()
-    if home is None or not (home / "lfw_home" / "lfw_funneled").is_dir():
-        st.error(
-            "LFW was not found. Set FACECORE_LFW_HOME to a folder holding lfw_home/lfw_funneled "
-            "(scikit-learn's layout), or FACECORE_SHARED_DATA to the shared data folder."
-        )
-        return None
-    return home
 
 
 # ----------------------------------------------------------------------------- photos
