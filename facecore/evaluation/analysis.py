@@ -14,6 +14,7 @@ import pandas as pd
 from scipy.cluster.hierarchy import leaves_list, linkage, optimal_leaf_ordering
 from scipy.spatial.distance import squareform
 
+from facecore.verification.decisions import accepts
 from facecore.verification.metrics import (
     bootstrap_ci,
     equal_error_rate,
@@ -167,8 +168,9 @@ def failure_cases(distances: np.ndarray, same: np.ndarray, threshold: float, k: 
     """
     d = np.asarray(distances, dtype=np.float64)
     y = np.asarray(same, dtype=bool)
-    false_accepts = np.flatnonzero(~y & (d <= threshold))
-    false_rejects = np.flatnonzero(y & (d > threshold))
+    accepted = accepts(d, threshold)
+    false_accepts = np.flatnonzero(~y & accepted)
+    false_rejects = np.flatnonzero(y & ~accepted)
     false_accepts = false_accepts[np.argsort(d[false_accepts], kind="stable")][:k]
     false_rejects = false_rejects[np.argsort(-d[false_rejects], kind="stable")][:k]
     rows = [
