@@ -1,4 +1,15 @@
-"""Face alignment: cut the 150x150 chip that dlib's ResNet embedder was trained on.
+"""Face alignment: cut the chip each embedder was trained on, from five landmarks.
+
+Two chip geometries, named by the embedder's ``chip`` (each with its own version in the cache keys):
+
+* ``"dlib150"``: the 150x150 chip of dlib's ResNet, below;
+* ``"arcface112"``: insightface's 112x112 chip, a least-squares similarity that puts five points (eye
+  centres, nose tip, mouth corners) on ``ARCFACE_TEMPLATE``, as insightface's ``norm_crop`` does. The
+  points come from the detector (SCRFD, MTCNN) or, for boxes without landmarks (Haar, HOG), from
+  dlib's 68-point predictor (:func:`semantic_5_points`; its training data, iBUG 300-W, restricts
+  commercial use, as ArcFace's weights do anyway).
+
+The dlib chip:
 
 dlib's face model expects exactly what ``dlib.get_face_chip(img, shape, size=150, padding=0.25)``
 produces from its 5-point shape predictor. This module reproduces that function with OpenCV
@@ -64,7 +75,18 @@ MTCNN_5_TEMPLATE = np.array(
     dtype=np.float64,
 )
 
-AlignMethod = Literal["dlib5", "mtcnn5"]
+# insightface's 5-point template for 112x112 chips (the constant in the wheel's face_aligner.onnx and in
+# insightface.utils.face_align.arcface_dst), in MTCNN's point order.
+ARCFACE_TEMPLATE = np.array(
+    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]],
+    dtype=np.float64,
+)
+ARCFACE_CHIP_SIZE = 112
+
+#: Chip geometry -> its version (the embedding cache keys on it; change it when the chip changes).
+CHIP_VERSIONS = {"dlib150": ALIGNMENT_VERSION, "arcface112": "arcface112-a1"}
+
+AlignMethod = Literal["dlib5", "mtcnn5", "arcface5", "dlib68-arcface5"]
 
 
 @dataclass(frozen=True)
@@ -72,7 +94,7 @@ class AlignedFace:
     """One face cut out for the embedder.
 
     ``landmarks`` are the five image points the chip was fitted to (dlib's order for ``"dlib5"``,
-    MTCNN's order for ``"mtcnn5"``); ``chip_to_image`` maps chip pixel coordinates to image
+    MTCNN's order for the others); ``chip_to_image`` maps chip pixel coordinates to image
     coordinates (e.g. to draw the chip's outline on the photo).
     """
 
@@ -103,6 +125,26 @@ def shape_5_points(image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndar
     rect = dlib.rectangle(x, y, x + w - 1, y + h - 1)
     shape = _shape_predictor()(_checked(image), rect)
     return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
+
+
+@lru_cache(maxsize=1)
+def _shape_predictor_68():
+    import dlib
+    import face_recognition_models
+
+    return dlib.shape_predictor(face_recognition_models.pose_predictor_model_location())
+
+
+def semantic_5_points(image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """Eye centres, nose tip and mouth corners (MTCNN's order) for the face in ``box``, from dlib's
+    68-point predictor: the means of points 36-41 and 42-47, point 30, and points 48 and 54."""
+    import dlib
+
+    x, y, w, h = (int(v) for v in box)
+    rect = dlib.rectangle(x, y, x + w - 1, y + h - 1)
+    shape = _shape_predictor_68()(_checked(image), rect)
+    points = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
+    return np.stack([points[36:42].mean(0), points[42:48].mean(0), points[30], points[48], points[54]])
 
 
 # ----------------------------------------------------------------------------- geometry
@@ -288,23 +330,45 @@ def _inside_mask(shape: tuple[int, ...], matrix: np.ndarray, size: int) -> np.nd
 # ----------------------------------------------------------------------------- public entry points
 
 
-def align_face(image: np.ndarray, face: Face, *, use_detector_landmarks: bool = True) -> AlignedFace:
-    """The embedder's chip for ``face``: from the detector's landmarks when it has them, else dlib's."""
+def align_face(
+    image: np.ndarray, face: Face, *, chip: str = "dlib150", use_detector_landmarks: bool = True
+) -> AlignedFace:
+    """The ``chip`` geometry's crop of ``face``: from the detector's landmarks when it has them, else
+    from dlib's predictors."""
     image = _checked(image)
-    if use_detector_landmarks and face.landmarks is not None:
+    own = use_detector_landmarks and face.landmarks is not None
+    if chip == "arcface112":
+        if own:
+            landmarks, method = np.asarray(face.landmarks, dtype=np.float64).reshape(5, 2), "arcface5"
+        else:
+            landmarks, method = semantic_5_points(image, face.box), "dlib68-arcface5"
+        image_to_chip = similarity_transform(landmarks, ARCFACE_TEMPLATE)
+        pixels = cv2.warpAffine(
+            image, image_to_chip, (ARCFACE_CHIP_SIZE, ARCFACE_CHIP_SIZE), flags=cv2.INTER_LINEAR, borderValue=0
+        )
+        return AlignedFace(pixels, face, landmarks, method, cv2.invertAffineTransform(image_to_chip))
+    if chip != "dlib150":
+        raise ValueError(f"unknown chip geometry {chip!r}; choose one of: {', '.join(CHIP_VERSIONS)}")
+    if own:
         landmarks = np.asarray(face.landmarks, dtype=np.float64).reshape(5, 2)
         template, method = MTCNN_5_TEMPLATE, "mtcnn5"
     else:
         landmarks = shape_5_points(image, face.box)
         template, method = DLIB_5_TEMPLATE, "dlib5"
     matrix = chip_transform(landmarks, template)
-    chip = extract_chip(image, matrix)
-    return AlignedFace(chip=chip, face=face, landmarks=landmarks, method=method, chip_to_image=matrix)
+    return AlignedFace(extract_chip(image, matrix), face, landmarks, method, matrix)
 
 
-def align_faces(image: np.ndarray, faces: list[Face]) -> list[AlignedFace]:
+def template_residual(aligned: AlignedFace) -> float:
+    """RMS distance (chip pixels) between an ArcFace chip's landmarks, mapped into the chip, and the template."""
+    image_to_chip = cv2.invertAffineTransform(np.asarray(aligned.chip_to_image, dtype=np.float64))
+    mapped = aligned.landmarks @ image_to_chip[:, :2].T + image_to_chip[:, 2]
+    return float(np.sqrt(np.mean(np.sum((mapped - ARCFACE_TEMPLATE) ** 2, axis=1))))
+
+
+def align_faces(image: np.ndarray, faces: list[Face], *, chip: str = "dlib150") -> list[AlignedFace]:
     """``align_face`` for every face of one image, in order."""
-    return [align_face(image, face) for face in faces]
+    return [align_face(image, face, chip=chip) for face in faces]
 
 
 def _checked(image: np.ndarray) -> np.ndarray:

@@ -74,6 +74,12 @@ class PipelineConfig:
         return bool(EMBEDDERS.get(self.embedder).pretrained)
 
     @property
+    def licence(self) -> str:
+        """The terms of the detector's and the model's weights, one line ("" when unrestricted)."""
+        lines = {DETECTORS.get(self.detector).licence, EMBEDDERS.get(self.embedder).licence} - {""}
+        return "; ".join(sorted(lines))
+
+    @property
     def model_label(self) -> str:
         """The model as a person would name it: the registry name, or the kept file's name."""
         return self.embedder if self.model_path is None else self.model_path.replace("\\", "/").rsplit("/", 1)[-1]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facecore.alignment import ALIGNMENT_VERSION, align_face
+from facecore.alignment import CHIP_VERSIONS, align_face
 from facecore.cache import CachedFaces, EmbeddingCache
 from facecore.config import PipelineConfig
 from facecore.detection import Detector, get_detector
@@ -74,7 +74,7 @@ class FacePipeline:
     def embed_faces(self, image: np.ndarray, faces: Sequence[Face]) -> list[EmbeddedFace]:
         """Align and embed the given faces of ``image`` in one batch."""
         aligned = [
-            align_face(image, face, use_detector_landmarks=self.use_detector_landmarks) for face in faces
+            align_face(image, face, chip=self.embedder.chip, use_detector_landmarks=self.use_detector_landmarks) for face in faces
         ]
         if not aligned:
             return []
@@ -103,7 +103,7 @@ class FacePipeline:
     def cache_key(self, content_hash: str, mode: str) -> str:
         landmarks = "det-landmarks" if self.use_detector_landmarks else "dlib-landmarks"
         return "|".join(
-            (content_hash, self._detector_key, ALIGNMENT_VERSION, landmarks, self.embedder.version, mode)
+            (content_hash, self._detector_key, CHIP_VERSIONS[self.embedder.chip], landmarks, self.embedder.version, mode)
         )
 
     def embed_primary_faces(
@@ -154,7 +154,7 @@ class FacePipeline:
             fallbacks.append(face is None)
             chosen.append(face if face is not None else center_box_face(image.shape))
         chips = [
-            align_face(image, face, use_detector_landmarks=self.use_detector_landmarks).chip
+            align_face(image, face, chip=self.embedder.chip, use_detector_landmarks=self.use_detector_landmarks).chip
             for image, face in zip(images, chosen, strict=True)
         ]
         vectors = self.embedder.embed(np.stack(chips))

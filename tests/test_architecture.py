@@ -26,6 +26,7 @@ LAYERS = {
     "facecore.registry": 0,
     "facecore.types": 0,
     "facecore.images": 0,
+    "facecore.insightface_files": 0,
     "facecore.detection": 1,
     "facecore.embedding": 1,
     "facecore.alignment": 1,

@@ -22,6 +22,9 @@ class MtcnnDetector(Detector):
     when an image in the batch has no face. So batches here only ever hold images of one shape.
     """
 
+    summary = "MTCNN (TensorFlow): slower, finds smaller and turned faces, gives 5 landmarks"
+    order = 30
+
     # Columns of the package's numpy output: image id, x1, y1, x2, y2, confidence, then the
     # five landmark x's and the five landmark y's (left eye, right eye, nose, mouth l, mouth r).
     _X = slice(6, 11)
@@ -62,7 +65,7 @@ class MtcnnDetector(Detector):
                 )
             for i, candidates in zip(indices, batch, strict=True):
                 results[i] = self._finish(candidates, factors, images[i].shape)
-        return results
+        return [self._upscaled_if_none(image, faces) for image, faces in zip(images, results, strict=True)]
 
     def _detect_same_shape(self, images: list[np.ndarray], min_size: int) -> list[list[_Candidate]]:
         if min(images[0].shape[:2]) < self._SMALLEST:

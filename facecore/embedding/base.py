@@ -27,8 +27,14 @@ class Embedder(ABC):
 
     name: ClassVar[str]
     dimension: ClassVar[int] = 128
-    #: Side of the square aligned chip this model reads (dlib's geometry: 150).
+    #: The chip geometry this model reads (``facecore.alignment.CHIP_VERSIONS``) and its side in pixels.
+    chip: ClassVar[str] = "dlib150"
     chip_size: ClassVar[int] = CHIP_SIZE
+    #: One line on the weights' terms, shown wherever the model can be chosen ("" when unrestricted).
+    licence: ClassVar[str] = ""
+    #: A short model card (what it is, its training data and loss, its terms, what its authors publish);
+    #: the numbers measured here come from the calibration, not from this card.
+    card: ClassVar[dict[str, str]] = {}
     #: Changes whenever the vectors would change: the embedding cache keys on it.
     model_version: ClassVar[str]
     #: One line for pickers and help texts.
@@ -37,6 +43,9 @@ class Embedder(ABC):
     order: ClassVar[int] = 100
     #: True for the models whose LFW numbers and thresholds ship in ``facecore/data``.
     pretrained: ClassVar[bool] = False
+    #: Scale every output vector to unit length (after flip TTA), so euclidean distance orders pairs as
+    #: cosine does: the gallery's L2 search and the API's euclidean decisions then suit the model.
+    unit_length: ClassVar[bool] = False
 
     def __init__(self, *, flip_tta: bool = False) -> None:
         self.flip_tta = flip_tta
@@ -62,10 +71,14 @@ class Embedder(ABC):
         if len(batch) == 0:
             return np.zeros((0, self.dimension), np.float32)
         if not self.flip_tta:
-            return self._embed(batch)
-        # Test-time augmentation: average the embeddings of each chip and its mirror image.
-        both = self._embed(np.concatenate([batch, batch[:, :, ::-1]]))
-        return ((both[: len(batch)] + both[len(batch) :]) / 2).astype(np.float32)
+            vectors = self._embed(batch)
+        else:
+            # Test-time augmentation: average the embeddings of each chip and its mirror image.
+            both = self._embed(np.concatenate([batch, batch[:, :, ::-1]]))
+            vectors = (both[: len(batch)] + both[len(batch) :]) / 2
+        if self.unit_length:
+            vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        return np.asarray(vectors, np.float32)
 
     @abstractmethod
     def _embed(self, chips: np.ndarray) -> np.ndarray: ...
@@ -90,6 +103,18 @@ def _cached_embedder(name: str, options: tuple[tuple[str, Any], ...]) -> Embedde
 def get_embedder(name: str = DEFAULT_EMBEDDER, **options: Any) -> Embedder:
     """The embedder ``name`` with ``options``, loaded once per process."""
     return _cached_embedder(name, tuple(sorted(options.items())))
+
+
+def predict_in_batches(model, inputs: np.ndarray, batch_size: int) -> np.ndarray:
+    """A Keras model's outputs for ``inputs`` (cast to float32), ``batch_size`` at a time.
+
+    ``predict_on_batch`` per chunk: Keras's ``predict()`` adds a data pipeline that costs ~40% here.
+    """
+    chunks = [
+        np.asarray(model.predict_on_batch(inputs[start : start + batch_size].astype(np.float32)))
+        for start in range(0, len(inputs), batch_size)
+    ]
+    return np.concatenate(chunks).astype(np.float32)
 
 
 def keras_gpus() -> list[str]:

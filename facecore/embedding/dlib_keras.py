@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from facecore.embedding.base import EMBEDDERS, Embedder
+from facecore.embedding.base import EMBEDDERS, Embedder, predict_in_batches
 
 
 @EMBEDDERS.register("dlib-keras")
@@ -14,6 +14,16 @@ class KerasDlibEmbedder(Embedder):
     summary = "dlib's ResNet (2017), 128-D, rebuilt in Keras: batched, on a GPU when Keras sees one"
     order = 10
     pretrained = True
+    card = {
+        "model": "dlib's ResNet (29 conv layers, a slimmed ResNet-34), 128-D, by Davis King (2017); "
+        "rebuilt here in Keras 3 from dlib's weights, with the same vectors as dlib",
+        "training data": "about 3 million faces of 7,485 people (FaceScrub, VGG Face and images its author "
+        "collected), with LFW's people left out",
+        "loss": "a pairwise hinge (metric) loss with hard-negative mining, which pulls a person's faces "
+        "within distance 0.6 of each other",
+        "terms": "released into the public domain by its author (dlib-models)",
+        "published": "99.38% on LFW (dlib's own figure)",
+    }
 
     model_version = "dlib_resnet_v1-keras"
 
@@ -25,9 +35,4 @@ class KerasDlibEmbedder(Embedder):
         self.model = load_keras_model()
 
     def _embed(self, chips: np.ndarray) -> np.ndarray:
-        # predict_on_batch per chunk: Keras's predict() adds a data pipeline that costs ~40% here.
-        chunks = [
-            np.asarray(self.model.predict_on_batch(chips[start : start + self.batch_size].astype(np.float32)))
-            for start in range(0, len(chips), self.batch_size)
-        ]
-        return np.concatenate(chunks).astype(np.float32)
+        return predict_in_batches(self.model, chips, self.batch_size)

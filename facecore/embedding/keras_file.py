@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from facecore.embedding.base import EMBEDDERS, Embedder
+from facecore.embedding.base import EMBEDDERS, Embedder, predict_in_batches
 
 
 class KerasModelError(ValueError):
@@ -104,10 +104,4 @@ class KerasFileEmbedder(Embedder):
         return chips.astype(np.float32)
 
     def _embed(self, chips: np.ndarray) -> np.ndarray:
-        batch = self.prepare(chips)
-        return np.concatenate(
-            [
-                np.asarray(self.model.predict_on_batch(batch[start : start + self.batch_size]))
-                for start in range(0, len(batch), self.batch_size)
-            ]
-        ).astype(np.float32)
+        return predict_in_batches(self.model, self.prepare(chips), self.batch_size)
