@@ -65,7 +65,7 @@ def write_calibration(data_home: Path, cache: EmbeddingCache) -> None:
             embedded = embed_lfw_pairs(data_home, PipelineConfig(detector=detector, flip_tta=flip), cache=cache)
             for metric in METRICS:
                 d, same, _, result = score_lfw_pairs(embedded, metric)
-                distances[(detector, metric, flip)] = d
+                distances[(embedded.embedder, detector, metric)] = d
                 entries.append(
                     Calibration(
                         detector=detector, metric=metric, flip_tta=flip, threshold=result.threshold,

@@ -29,12 +29,13 @@ DISTANCES_FILE = DATA_DIR / "lfw_distances.npz"
 # dlib's published operating point for its embedder with euclidean distance.
 DLIB_DEFAULT_THRESHOLD = 0.6
 
-#: A plausible threshold range per metric, with a step (for sliders and API validation).
+#: A plausible threshold range per metric, with a step (for sliders), wide enough for every pretrained
+#: model: dlib's vectors have length ~1.45; ArcFace's are unit length (euclidean <= 2, cosine <= 2).
 THRESHOLD_RANGES = {
-    "euclidean": (0.0, 1.5, 0.005),
-    "sqeuclidean": (0.0, 2.0, 0.005),
-    "cosine": (0.0, 0.5, 0.001),
-    "l1": (0.0, 15.0, 0.05),
+    "euclidean": (0.0, 2.0, 0.005),
+    "sqeuclidean": (0.0, 4.0, 0.005),
+    "cosine": (0.0, 1.2, 0.001),
+    "l1": (0.0, 40.0, 0.05),
 }
 # Used only when calibration.json has no entry, and for every model of your own (whose vectors LFW
 # never measured: a starting point to tune, not a calibrated value). Only the euclidean value is
@@ -97,6 +98,15 @@ def find_calibration(model_version: str, detector: str, metric: str) -> Calibrat
     return None
 
 
+def best_calibration(embedder: str) -> Calibration | None:
+    """The most accurate stored configuration of a registered embedder (any detector, metric, flip)."""
+    from facecore.embedding import EMBEDDERS
+
+    base = EMBEDDERS.get(embedder).model_version_for()
+    entries = [e for e in load_calibrations() if e.embedder.split("+")[0] == base]
+    return max(entries, key=lambda e: (e.accuracy, e.auc), default=None)
+
+
 def calibrated(config: PipelineConfig, metric: str) -> Calibration | None:
     """The LFW calibration of this configuration, or None when it was never measured.
 
@@ -115,6 +125,16 @@ def default_threshold(config: PipelineConfig, metric: str = "euclidean") -> Thre
     cal = calibrated(config, metric)
     if cal is not None:
         return Threshold(float(cal.threshold), cal.describe(), cal)
+    if config.pretrained and config.use_detector_landmarks:
+        other = next(
+            (e for e in load_calibrations() if e.embedder == config.model_version and e.metric == metric), None
+        )
+        if other is not None:
+            return Threshold(
+                float(other.threshold),
+                f"{other.threshold:.3f}: calibrated for this model with the {other.detector} detector "
+                f"(LFW pairs.txt, 10-fold, mean of the fold thresholds); not measured with {config.detector}.",
+            )
     value = FALLBACK_THRESHOLDS[metric]
     if not config.pretrained:
         return Threshold(
@@ -140,14 +160,17 @@ def clamp_threshold(value: float, metric: str) -> float:
 
 
 def write_calibrations(entries: list[Calibration], path: Path = CALIBRATION_FILE) -> None:
+    """Store ``entries``, replacing those of the same embedder version, detector and metric."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    ordered = sorted(entries, key=lambda e: (e.detector, e.metric, e.flip_tta))
+    new = {(e.embedder, e.detector, e.metric) for e in entries}
+    kept = [e for e in load_calibrations(path) if (e.embedder, e.detector, e.metric) not in new]
+    ordered = sorted([*kept, *entries], key=lambda e: (e.embedder, e.detector, e.metric))
     path.write_text(json.dumps([e.as_dict() for e in ordered], indent=1) + "\n")
     load_calibrations.cache_clear()
 
 
-def _distances_key(detector: str, metric: str, flip_tta: bool) -> str:
-    return f"{detector}|{metric}|{'flip' if flip_tta else 'plain'}"
+def _distances_key(model_version: str, detector: str, metric: str) -> str:
+    return f"{model_version}|{detector}|{metric}"
 
 
 def lfw_distances(config: PipelineConfig, metric: str, path: Path = DISTANCES_FILE):
@@ -159,13 +182,18 @@ def lfw_distances(config: PipelineConfig, metric: str, path: Path = DISTANCES_FI
     if calibrated(config, metric) is None or not path.exists():
         return None
     with np.load(path) as data:
-        key = _distances_key(config.detector, metric, config.flip_tta)
+        key = _distances_key(config.model_version, config.detector, metric)
         if key not in data:
             return None
         return data[key].astype(np.float64), data["same"].astype(bool)
 
 
-def write_lfw_distances(table: dict[tuple[str, str, bool], np.ndarray], same, path: Path = DISTANCES_FILE) -> None:
-    arrays = {_distances_key(*key): np.asarray(d, np.float32) for key, d in table.items()}
+def write_lfw_distances(table: dict[tuple[str, str, str], np.ndarray], same, path: Path = DISTANCES_FILE) -> None:
+    """Store ``{(model_version, detector, metric): distances}`` of pairs.txt, keeping other entries."""
+    arrays = {}
+    if path.exists():
+        with np.load(path) as old:
+            arrays = {key: old[key] for key in old.files if key != "same"}
+    arrays.update({_distances_key(*key): np.asarray(d, np.float32) for key, d in table.items()})
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, same=np.asarray(same, bool), **arrays)
