@@ -14,7 +14,7 @@ Contract:
   before anything is parsed).
 
 The variables (docs/api.md lists them): ``FACECORE_GALLERY_DIR``, ``FACECORE_API_DETECTOR``,
-``FACECORE_API_FLIP_TTA``, ``FACECORE_API_THRESHOLD``, ``FACECORE_API_MAX_UPLOAD_MB``,
+``FACECORE_API_EMBEDDER``, ``FACECORE_API_FLIP_TTA``, ``FACECORE_API_THRESHOLD``, ``FACECORE_API_MAX_UPLOAD_MB``,
 ``FACECORE_API_MAX_ZIP_MB``, ``FACECORE_API_MAX_PIXELS``, ``FACECORE_API_DETECTION_MAX_SIDE``.
 """
 
@@ -28,6 +28,7 @@ from pathlib import Path
 
 from facecore.config import DEFAULT_DETECTOR, PipelineConfig
 from facecore.detection import DETECTORS
+from facecore.embedding import DEFAULT_EMBEDDER, EMBEDDERS
 from facecore.gallery import default_gallery_dir
 from facecore.images import MAX_PIXELS
 from facecore.verification import Threshold, default_threshold
@@ -41,6 +42,11 @@ MULTIPART_OVERHEAD_BYTES = 64 * 1024  # boundaries and part headers around the f
 MIN_DETECTION_SIDE = 32
 IMPORT_PATH = "/people/import"
 MB = 1024 * 1024
+
+
+def pretrained_embedders() -> list[str]:
+    """The embedders the API can serve: every registered one but your own ``.keras`` file."""
+    return [name for name in EMBEDDERS.names() if name != "keras-file"]
 
 
 def _flag(value: str) -> bool:
@@ -81,8 +87,14 @@ class ApiConfig:
             raise ValueError(
                 f"FACECORE_API_DETECTOR={detector!r}: choose one of {', '.join(DETECTORS.names())}"
             )
+        embedder = env.get("FACECORE_API_EMBEDDER", DEFAULT_EMBEDDER)
+        if embedder not in pretrained_embedders():
+            raise ValueError(
+                f"FACECORE_API_EMBEDDER={embedder!r}: choose one of {', '.join(pretrained_embedders())}"
+            )
         fields: dict[str, object] = {
             "detector": detector,
+            "embedder": embedder,
             "flip_tta": _flag(env.get("FACECORE_API_FLIP_TTA", "0")),
         }
         if env.get("FACECORE_API_DETECTION_MAX_SIDE"):

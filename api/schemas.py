@@ -72,7 +72,7 @@ class DetectedFace(BaseModel):
 
 
 class EmbeddedFaceOut(DetectedFace):
-    embedding: list[float] = Field(description="The 128-D vector; compare two with euclidean (L2) distance.")
+    embedding: list[float] = Field(description="The embedding (128-D for dlib-keras, 512-D unit-length for arcface-keras); compare two with euclidean (L2) distance.")
 
 
 class EmbeddingsOut(BaseModel):
@@ -159,7 +159,9 @@ class IdentifyOut(BaseModel):
 class HealthOut(BaseModel):
     status: str
     detector: str
+    embedder: str
     model_version: str
+    licence: str = Field(description="Terms of the detector's and model's weights ('' when unrestricted).")
     threshold: float
     threshold_source: str
     people: int

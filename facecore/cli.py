@@ -20,10 +20,25 @@ def _pretrained_embedders() -> list[str]:
     return [name for name in EMBEDDERS.names() if name != "keras-file"]
 
 
+def _choices_help(registry, names: list[str]) -> str:
+    """One line per choice from the registry, with the weights' terms where they are restricted."""
+    lines = []
+    for name in names:
+        cls = registry.get(name)
+        terms = f" ({cls.licence})" if cls.licence and cls.licence not in cls.summary else ""
+        lines.append(f"{name}: {cls.summary}{terms}")
+    return "; ".join(lines).replace("%", "%%")
+
+
 def _add_pipeline_options(parser: argparse.ArgumentParser) -> None:
     """The options that make a :class:`~facecore.config.PipelineConfig`, listed from the registries."""
-    parser.add_argument("--detector", choices=DETECTORS.names(), default=DEFAULT_DETECTOR)
-    parser.add_argument("--embedder", choices=_pretrained_embedders(), default=DEFAULT_EMBEDDER)
+    parser.add_argument(
+        "--detector", choices=DETECTORS.names(), default=DEFAULT_DETECTOR, help=_choices_help(DETECTORS, DETECTORS.names())
+    )
+    parser.add_argument(
+        "--embedder", choices=_pretrained_embedders(), default=DEFAULT_EMBEDDER,
+        help=_choices_help(EMBEDDERS, _pretrained_embedders()),
+    )
     parser.add_argument(
         "--flip-tta", action="store_true", help="average each chip's and its mirror's embedding"
     )

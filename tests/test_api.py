@@ -62,6 +62,12 @@ def test_config_from_the_environment() -> None:
     assert ApiConfig.from_env({"FACECORE_API_DETECTION_MAX_SIDE": "640"}).pipeline.max_side == 640
     with pytest.raises(ValueError, match="FACECORE_API_DETECTOR"):
         ApiConfig.from_env({"FACECORE_API_DETECTOR": "yolo"})
+    arcface = ApiConfig.from_env({"FACECORE_API_DETECTOR": "scrfd", "FACECORE_API_EMBEDDER": "arcface-keras"})
+    assert arcface.pipeline == PipelineConfig.interactive(detector="scrfd", embedder="arcface-keras")
+    assert arcface.pipeline.licence == "insightface's weights: non-commercial research use only"
+    assert config.pipeline.licence == ""
+    with pytest.raises(ValueError, match="FACECORE_API_EMBEDDER='keras-file'"):
+        ApiConfig.from_env({"FACECORE_API_EMBEDDER": "keras-file"})
     with pytest.raises(ValueError, match="threshold"):
         ApiConfig.from_env({"FACECORE_API_THRESHOLD": "-1"})
 
@@ -527,8 +533,7 @@ def test_import_people_from_a_zip(
 def test_import_limits(tmp_path: Path, pipeline: FacePipeline, photos: dict[str, bytes]) -> None:
     """A photo in the zip over the image limit is skipped; a zip over the zip limit is refused (413)."""
     kit = photos["kit"]
-    assert 100_000 < len(kit) < 200_000
-    limits = {"max_upload_bytes": 100_000, "max_zip_bytes": len(kit) + 10_000}
+    limits = {"max_upload_bytes": len(kit) - 1, "max_zip_bytes": len(kit) + 10_000}  # kit: one byte over
     with make_client(tmp_path / "gallery", pipeline, **limits) as client:
         one = client.post(
             "/people/import", files={"archive": ("k.zip", make_zip({"Kit/1.jpg": kit}), "application/zip")}
@@ -570,19 +575,20 @@ def test_embeddings_of_a_photo_without_a_face_is_an_empty_list(
 
 
 def test_upload_and_pixel_limits(tmp_path: Path, pipeline: FacePipeline, photos: dict[str, bytes]) -> None:
-    limits = {"max_upload_bytes": 100_000, "max_pixels": 500_000}
+    limit = len(photos["kit"]) - 1  # the kit photo is one byte over the file limit, under the body limit
+    limits = {"max_upload_bytes": limit, "max_pixels": 300_000}
     with make_client(tmp_path / "gallery", pipeline, **limits) as client:
-        assert 100_000 < len(photos["kit"]) < 200_000  # over the file limit, under the body limit
         assert_error(client.post("/embeddings", files={"image": upload(photos["kit"])}), 413, "upload limit")
-        # The whole body over the limit: refused before any multipart parsing.
+        # The whole body over the limit (two files and 64 KB): refused before any multipart parsing.
         big = photos["obama1"] * 3
+        assert len(big) > 2 * limit + 64 * 1024
         assert_error(client.post("/identify", files={"image": upload(big)}), 413, "request body")
-        # Small in bytes (79 KB) but 832x1480 = 1.2 MP: over the pixel limit.
-        assert len(photos["obama4"]) < 100_000
+        # Under the file limit in bytes but 800x450 = 0.36 MP: over the pixel limit.
+        assert len(photos["obama4"]) < limit
         assert_error(
-            client.post("/embeddings", files={"image": upload(photos["obama4"])}), 422, "limit is 0.5 MP"
+            client.post("/embeddings", files={"image": upload(photos["obama4"])}), 422, "limit is 0.3 MP"
         )
-        assert client.get("/health").json()["max_upload_bytes"] == 100_000
+        assert client.get("/health").json()["max_upload_bytes"] == limit
 
 
 @pytest.fixture(scope="module")

@@ -179,7 +179,7 @@ def identify(
 
 @router.post("/embeddings", response_model=EmbeddingsOut, responses={413: ERRORS[413]})
 def embeddings(image: ImageUpload, engine: EngineDep) -> EmbeddingsOut:
-    """Every face of the photo with its box, landmarks and 128-D embedding (an empty list when none)."""
+    """Every face of the photo with its box, landmarks and embedding (an empty list when none)."""
     data = read_upload(image, "image", engine.config.max_upload_bytes)
     (height, width), found = engine.faces_of_upload(data, "image")
     return EmbeddingsOut(

@@ -17,7 +17,9 @@ def health(engine: EngineDep) -> HealthOut:
     return HealthOut(
         status="ok",
         detector=engine.detector,
+        embedder=engine.config.pipeline.embedder,
         model_version=engine.model_version,
+        licence=engine.config.pipeline.licence,
         threshold=engine.threshold,
         threshold_source=engine.threshold_source,
         people=stats["people"],
