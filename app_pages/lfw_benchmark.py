@@ -7,13 +7,15 @@ import streamlit as st
 from facecore.cache import default_cache_dir
 from facecore.config import PipelineConfig
 from facecore.detection import DETECTORS
+from facecore.embedding import DEFAULT_EMBEDDER, EMBEDDERS
 from facecore.evaluation.analysis import calibration_table, failure_cases, operating_points
 from facecore.evaluation.datasets import LfwSource, read_lfw_pairs
 from facecore.evaluation.lfw import evaluate_lfw
 from facecore.evaluation.samples import pixel_naive_bayes_baseline
 from facecore.verification import accepts
 from facecore.verification.metrics import METRICS
-from facecore.verification.thresholds import calibrated, lfw_distances, load_calibrations
+from facecore.verification.thresholds import best_calibration, calibrated, lfw_distances, load_calibrations
+from ui.charts import roc_chart
 from ui.data import lfw_panel, subset_label
 from ui.face_sets import thumbnail
 from ui.feedback import progress_reporter, show_error
@@ -27,16 +29,22 @@ STORED = ("stored results of full LFW pairs.txt (6,000 pairs, 10-fold), made by 
 _RUN = "_lfw_benchmark_run"
 
 settings = current_settings()
-#: The pretrained model with the sidebar's detector and flip TTA: what the stored LFW results measured.
-measured = PipelineConfig(detector=settings.detector, flip_tta=settings.flip_tta)
+#: The sidebar's configuration with a pretrained model (the default one when a kept model is chosen):
+#: what the stored LFW results measured.
+MODELS = [name for name in EMBEDDERS.names() if EMBEDDERS.get(name).pretrained]
+measured = PipelineConfig(
+    detector=settings.detector,
+    embedder=settings.config.embedder if settings.pretrained else DEFAULT_EMBEDDER,
+    flip_tta=settings.flip_tta,
+)
 st.title("LFW benchmark")
 st.caption(
     "Labeled Faces in the Wild, deep-funneled images, the standard pairs protocol: each fold is scored "
     "with the threshold that was best on the other folds."
 )
 if not settings.pretrained:
-    st.info(f"Everything here measures the pretrained model, not {settings.config.model_label} (the sidebar's choice); "
-            "the Threshold lab measures a kept model on the gallery's pairs.")
+    st.info(f"Everything here measures the pretrained models, not {settings.config.model_label} (the sidebar's "
+            "choice); the Threshold lab measures a kept model on the gallery's pairs.")
 source = lfw_panel("lb")
 
 
@@ -56,17 +64,45 @@ def stored_results() -> None:
                "Times, no-face counts and TAR@FAR for the main configurations: docs/benchmarks.md.")
 
 
+def model_cards() -> None:
+    st.subheader("The models, side by side")
+    cols = st.columns(len(MODELS))
+    for col, name in zip(cols, MODELS, strict=True):
+        card, best = EMBEDDERS.get(name).card, best_calibration(name)
+        with col:
+            st.markdown(f"**{name}**")
+            st.markdown("\n".join(f"- *{key}*: {value}" for key, value in card.items()))
+            if best is not None:
+                st.markdown(
+                    f"- *measured here* (LFW pairs.txt, 10-fold): **{100 * best.accuracy:.2f}% +- "
+                    f"{100 * best.accuracy_std:.2f}**, AUC {best.auc:.4f}, EER {100 * best.eer:.2f}% with the "
+                    f"{best.detector} detector, {best.metric} distance{', flip TTA' if best.flip_tta else ''}"
+                )
+    curves = {}
+    for name in MODELS:
+        best = best_calibration(name)
+        config = None if best is None else PipelineConfig(detector=best.detector, embedder=name, flip_tta=best.flip_tta)
+        found = None if config is None else lfw_distances(config, best.metric)
+        if found is not None:
+            curves[f"{name} ({best.detector}, {best.metric}{', flip' if best.flip_tta else ''})"] = found
+    if len(curves) > 1:
+        roc_chart(curves, "ROC of each model's best configuration on the same 6,000 pairs of LFW pairs.txt")
+        st.caption(f"The {STORED}. Read the left of the chart: at a false-accept rate of 0.1% (1e-3), the "
+                   "higher curve accepts more genuine pairs.")
+
+
 def run_form(source: LfwSource) -> None:
     st.subheader("Run one configuration")
     subsets = [subset for subset in SUBSETS if subset in source.subsets]
-    cols = st.columns(5)
+    cols = st.columns(6)
     detectors = DETECTORS.names()
     detector = cols[0].selectbox("Detector", detectors, index=detectors.index(settings.detector), key="lb_detector")
-    metric = cols[1].selectbox("Metric", METRICS, index=list(METRICS).index(settings.metric), key="lb_metric")
-    flip = cols[2].checkbox("Flip TTA", value=settings.flip_tta, key="lb_flip")
-    subset = cols[3].selectbox("Pairs", subsets, index=subsets.index(source.benchmark_subset),
+    model = cols[1].selectbox("Model", MODELS, index=MODELS.index(measured.embedder), key="lb_model")
+    metric = cols[2].selectbox("Metric", METRICS, index=list(METRICS).index(settings.metric), key="lb_metric")
+    flip = cols[3].checkbox("Flip TTA", value=settings.flip_tta, key="lb_flip")
+    subset = cols[4].selectbox("Pairs", subsets, index=subsets.index(source.benchmark_subset),
                                format_func=lambda s: subset_label(source, s), key="lb_subset")
-    limit = int(cols[4].number_input("Pairs to use (0 = all)", 0, 6000, 0, step=100, key="lb_limit")) or None
+    limit = int(cols[5].number_input("Pairs to use (0 = all)", 0, 6000, 0, step=100, key="lb_limit")) or None
     st.caption("A cold run embeds every image (about 5 minutes for all of pairs.txt on 2 CPU cores, well under "
                "a minute for the bundled demo pairs); the embeddings go to the on-disk cache, so the same run "
                "again takes seconds.")
@@ -74,7 +110,8 @@ def run_form(source: LfwSource) -> None:
         return
     bar = st.progress(0.0, text="Embedding LFW images")
     try:
-        evaluation = evaluate_lfw(source.home, PipelineConfig(detector=detector, flip_tta=flip), metric=metric,
+        evaluation = evaluate_lfw(source.home, PipelineConfig(detector=detector, embedder=model, flip_tta=flip),
+                                  metric=metric,
                                   subset=subset, limit=limit, cache=embedding_cache(), progress=progress_reporter(bar))
     except Exception as exc:
         show_error("The LFW run failed", exc)
@@ -191,6 +228,7 @@ def baseline_section(source: LfwSource) -> None:
     st.caption(f"{baseline.description}. Chance is 50%.")
 
 
+model_cards()
 stored_results()
 if source is not None:
     run_form(source)

@@ -9,6 +9,7 @@ import streamlit as st
 
 from facecore.config import PipelineConfig
 from facecore.detection import DETECTORS
+from facecore.embedding import DEFAULT_EMBEDDER, EMBEDDERS
 from facecore.evaluation.analysis import all_pairs, confusion_table, operating_points, summary_with_ci
 from facecore.evaluation.datasets import LfwSource
 from facecore.evaluation.samples import lfw_pair_distances
@@ -47,29 +48,34 @@ st.caption(
 # ----------------------------------------------------------------------------- getting distances
 
 
-def config_name(detector: str, metric: str, flip: bool) -> str:
-    return f"{detector} / {metric}{' / flip TTA' if flip else ''}"
+#: The pretrained models: LFW's pairs are embedded with one of them (the sidebar's, else the default).
+MODELS = [name for name in EMBEDDERS.names() if EMBEDDERS.get(name).pretrained]
+LFW_MODEL = settings.config.embedder if settings.pretrained else DEFAULT_EMBEDDER
 
 
-def lfw_config(detector: str, flip: bool) -> PipelineConfig:
-    """The pretrained model with ``detector`` and flip TTA: what the LFW pairs here are embedded with."""
-    return PipelineConfig(detector=detector, flip_tta=flip)
+def config_name(model: str, detector: str, metric: str, flip: bool) -> str:
+    return f"{model} / {detector} / {metric}{' / flip TTA' if flip else ''}"
 
 
-def stored_lfw(detector: str, metric: str, flip: bool) -> tuple[np.ndarray, np.ndarray] | None:
+def lfw_config(model: str, detector: str, flip: bool) -> PipelineConfig:
+    """A pretrained model with ``detector`` and flip TTA: what the LFW pairs here are embedded with."""
+    return PipelineConfig(detector=detector, embedder=model, flip_tta=flip)
+
+
+def stored_lfw(model: str, detector: str, metric: str, flip: bool) -> tuple[np.ndarray, np.ndarray] | None:
     """pairs.txt distances from the calibration run, if that configuration was stored."""
-    return lfw_distances(lfw_config(detector, flip), metric)
+    return lfw_distances(lfw_config(model, detector, flip), metric)
 
 
-def computed_lfw(home, subset: str, limit: int | None, detector: str, metric: str, flip: bool):
+def computed_lfw(home, subset: str, limit: int | None, model: str, detector: str, metric: str, flip: bool):
     """Distances embedded now (served from the on-disk cache when seen before), with a progress bar."""
-    key = (str(home), subset, limit, detector, metric, flip)
+    key = (str(home), subset, limit, model, detector, metric, flip)
     store = st.session_state.setdefault(_PAIRS_STORE, {})
     if key not in store:
-        bar = st.progress(0.0, text=f"Embedding LFW images for {config_name(detector, metric, flip)}")
+        bar = st.progress(0.0, text=f"Embedding LFW images for {config_name(model, detector, metric, flip)}")
         try:
             found = lfw_pair_distances(
-                home, lfw_config(detector, flip), metric=metric, subset=subset, limit=limit,
+                home, lfw_config(model, detector, flip), metric=metric, subset=subset, limit=limit,
                 cache=embedding_cache(), progress=progress_reporter(bar),
             )
         except Exception as exc:
@@ -98,28 +104,30 @@ def gallery_pairs(metric: str):
     return pairs.distances, pairs.same, None, description
 
 
-def stored_pairs(detector: str, metric: str, flip: bool):
+def stored_pairs(model: str, detector: str, metric: str, flip: bool):
     """The stored full-LFW pairs.txt distances of a configuration, with pairs.txt's folds (600 pairs
     each, in file order), or None after a message when that configuration was never stored."""
-    stored = stored_lfw(detector, metric, flip)
+    stored = stored_lfw(model, detector, metric, flip)
     if stored is None:
-        st.info(f"No stored results for {config_name(detector, metric, flip)}: they are {STORED_ORIGIN}.")
+        st.info(f"No stored results for {config_name(model, detector, metric, flip)}: they are {STORED_ORIGIN}.")
         return None
     distances, same = stored
     folds = np.arange(distances.size) // max(distances.size // 10, 1)
-    return (distances, same, folds, f"{STORED_LABEL}, {config_name(detector, metric, flip)}: stored results "
+    return (distances, same, folds, f"{STORED_LABEL}, {config_name(model, detector, metric, flip)}: stored results "
             f"{STORED_ORIGIN}")
 
 
-def distances_for(source: str, limit: int | None, lfw: LfwSource | None, detector: str, metric: str, flip: bool):
+def distances_for(
+    source: str, limit: int | None, lfw: LfwSource | None, model: str, detector: str, metric: str, flip: bool
+):
     """``(distances, same, folds or None, description)`` or None after a message."""
     if source == GALLERY:
         return gallery_pairs(metric)
     if source == STORED:
-        return stored_pairs(detector, metric, flip)
+        return stored_pairs(model, detector, metric, flip)
     if lfw is None:
         return None
-    return computed_lfw(lfw.home, source, limit, detector, metric, flip)
+    return computed_lfw(lfw.home, source, limit, model, detector, metric, flip)
 
 
 # ----------------------------------------------------------------------------- cached computations
@@ -247,7 +255,7 @@ def threshold_panel(d: np.ndarray, same: np.ndarray, c: dict) -> None:
 
 
 source, limit, lfw = choose_pairs()
-found = distances_for(source, limit, lfw, settings.detector, settings.metric, settings.flip_tta)
+found = distances_for(source, limit, lfw, LFW_MODEL, settings.detector, settings.metric, settings.flip_tta)
 if found is not None:
     d, same, folds, description = found
     if d.size == 0:
@@ -261,19 +269,23 @@ if found is not None:
         threshold_panel(d, same, c)
 
         st.subheader("ROC")
-        others = [config_name(det, m, f) for det in DETECTORS.names() for m in METRICS for f in (False, True)]
-        current = config_name(settings.detector, settings.metric, settings.flip_tta)
+        others = [
+            config_name(model, det, m, f)
+            for model in MODELS for det in DETECTORS.names() for m in METRICS for f in (False, True)
+        ]
+        current = config_name(LFW_MODEL, settings.detector, settings.metric, settings.flip_tta)
         cols = st.columns([3, 1])
         extra = cols[0].multiselect(
-            "Compare configurations (detector / metric / flip TTA) on the same pairs",
+            "Compare configurations (model / detector / metric / flip TTA) on the same pairs: e.g. "
+            "dlib's ResNet against ArcFace",
             [o for o in others if o != current], key="tl_compare", disabled=source == "gallery",
             help="Each is read from the stored calibration run or embedded through the on-disk cache.",
         )
         log_far = cols[1].toggle("Log FAR axis", value=True, key="tl_log")
         configs = {current: c}
         for name in extra:
-            detector, metric, *flip = name.split(" / ")
-            other = distances_for(source, limit, lfw, detector, metric, bool(flip))
+            model, detector, metric, *flip = name.split(" / ")
+            other = distances_for(source, limit, lfw, model, detector, metric, bool(flip))
             if other is not None:
                 configs[name] = curves(other[0], other[1])
         st.plotly_chart(roc_figure(configs, log_far, st.session_state.get("_tl_marker")), width="stretch")

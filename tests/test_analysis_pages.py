@@ -134,11 +134,12 @@ def test_threshold_lab_embeds_the_benchmark_pairs_live(environment, lfw_source) 
     points = at.dataframe[1].value
     assert list(points["target FAR"]) == [0.1, 0.01, 0.001]
     assert (points["TAR"] > 0.5).all()  # the real model separates these pairs well
-    # A second configuration on the same pairs: its ROC joins the first one's.
-    at = run(at.multiselect(key="tl_compare").set_value(["hog / cosine"]))
+    # Other configurations on the same pairs, ArcFace among them: their ROCs join the first one's.
+    at = run(at.multiselect(key="tl_compare").set_value(["dlib-keras / hog / cosine", "arcface-keras / scrfd / cosine"]))
     names = [trace.get("name", "") for trace in charts(at)[-1]["data"]]
-    assert any(n.startswith("hog / euclidean (AUC") for n in names)
-    assert any(n.startswith("hog / cosine (AUC") for n in names)
+    assert any(n.startswith("dlib-keras / hog / euclidean (AUC") for n in names)
+    assert any(n.startswith("dlib-keras / hog / cosine (AUC") for n in names)
+    assert any(n.startswith("arcface-keras / scrfd / cosine (AUC") for n in names)
 
 
 # ----------------------------------------------------------------------------- embedding space
@@ -186,6 +187,21 @@ def test_lfw_benchmark_stored_results_and_a_live_run(environment, lfw_source) ->
     assert f"{lfw_source.benchmark_subset} (40 pairs)" in texts(at.caption)
     assert percent(at.metric[0]) > 0.8
     assert "From the run above" in texts(at.caption)  # the failure cases now come from this run
+
+
+def test_lfw_benchmark_sets_the_two_models_side_by_side(environment) -> None:
+    from facecore.verification.thresholds import best_calibration
+
+    at = open_page("lfw_benchmark")
+    cards = texts(at.markdown)
+    for name in ("dlib-keras", "arcface-keras"):
+        best = best_calibration(name)
+        assert f"**{name}**" in cards and f"{100 * best.accuracy:.2f}% +- {100 * best.accuracy_std:.2f}" in cards
+    assert "non-commercial research use only" in cards and "public domain" in cards
+    # ArcFace's best stored configuration beats dlib's on the same pairs (99.70% vs 99.28%).
+    assert best_calibration("arcface-keras").accuracy > best_calibration("dlib-keras").accuracy
+    roc = next(c for c in charts(at) if "ROC of each model" in json.dumps(c.get("layout", {})))
+    assert sorted(trace["name"].split()[0] for trace in roc["data"]) == ["arcface-keras", "dlib-keras"]
 
 
 def test_lfw_benchmark_stored_failures_and_baseline(environment, full_lfw_home) -> None:

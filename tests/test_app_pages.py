@@ -178,14 +178,8 @@ def test_verify_rejects_bad_files_with_a_message(app: AppTest) -> None:
     assert "empty.png: The file is empty." in errors
 
 
-def test_verify_places_the_pair_on_the_lfw_chart(app: AppTest, faces_small, monkeypatch) -> None:
-    # Synthetic LFW distances, so the chart is tested whether or not the real file exists yet.
-    import facecore.verification.thresholds
-
-    rng = np.random.default_rng(0)
-    same = np.repeat([True, False], 300)
-    distances = np.where(same, rng.normal(0.4, 0.08, 600), rng.normal(0.85, 0.1, 600))
-    monkeypatch.setattr(facecore.verification.thresholds, "lfw_distances", lambda *args, **kwargs: (distances, same))
+def test_verify_places_the_pair_on_the_lfw_chart(app: AppTest, faces_small) -> None:
+    # The real stored distances of LFW pairs.txt for the default configuration (hog, euclidean).
     go(app, "verify")
     app.file_uploader(key="verify_a_upload").set_value(jpeg(faces_small["obama"][0]))
     app.file_uploader(key="verify_b_upload").set_value(jpeg(faces_small["obama"][2]))
@@ -193,7 +187,24 @@ def test_verify_places_the_pair_on_the_lfw_chart(app: AppTest, faces_small, monk
     assert not app.exception
     specs = [chart.proto.spec for chart in app.get("plotly_chart")]
     assert any("same person (LFW)" in spec and "this pair" in spec for spec in specs)
-    assert "At this threshold on LFW's 600 pairs" in joined(app.caption)
+    caption = joined(app.caption)
+    assert "At this threshold on LFW's 6,000 pairs" in caption and "In-sample" in caption
+
+
+def test_verify_with_arcface_and_scrfd_says_the_weights_terms(app: AppTest, faces_small) -> None:
+    app.selectbox(key="detector").set_value("scrfd").run()
+    app.selectbox(key="model").set_value("arcface-keras").run()
+    assert "non-commercial research use only" in joined(app.sidebar.caption)
+    go(app, "verify")
+    app.file_uploader(key="verify_a_upload").set_value(jpeg(faces_small["obama"][0]))
+    app.file_uploader(key="verify_b_upload").set_value(jpeg(faces_small["obama"][1]))
+    app.run()
+    assert not app.exception
+    assert "Same person" in joined(app.success)
+    app.file_uploader(key="verify_b_upload").set_value(jpeg(faces_small["biden"][0]))
+    app.run()
+    assert "Different people" in joined(app.error)
+    assert app.toggle(key="verify_show_embeddings").label == "Show the two 512-D embeddings"
 
 
 def test_verify_voters_rule_decides_one_close_reference_among_far_ones(app: AppTest, faces_small) -> None:

@@ -65,8 +65,9 @@ def lfw_distance_chart(settings: Settings, marks: dict[str, float], *, height: i
     st.caption(
         f"At this threshold on LFW's {len(same):,} pairs: {100 * rates.tar:.1f}% of same-person pairs "
         f"accepted, {100 * rates.far:.2f}% of different-people pairs wrongly accepted (FAR), "
-        f"accuracy {100 * rates.accuracy:.2f}%. Stored results of full LFW pairs.txt, made by "
-        "`python bench/lfw_benchmark.py --write-calibration`."
+        f"accuracy {100 * rates.accuracy:.2f}%. In-sample: the default threshold was fitted on these "
+        "same pairs, so these rates flatter it (the sidebar gives the cross-validated accuracy of the "
+        "procedure). Stored results of full LFW pairs.txt; docs/benchmarks.md gives the command."
     )
 
 
@@ -83,3 +84,25 @@ def embeddings_chart(vectors: dict[str, np.ndarray]) -> None:
     )
     st.plotly_chart(fig, width="stretch")
     st.dataframe(frame.T, width="stretch")
+
+
+def roc_chart(curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str, *, height: int = 340) -> None:
+    """ROC curves (TAR against FAR, FAR on a log scale) of several ``{name: (distances, same)}`` sets."""
+    import plotly.graph_objects as go
+
+    from facecore.verification.metrics import roc
+
+    fig = go.Figure()
+    for name, (distances, same) in curves.items():
+        far, tar, _ = roc(distances, same, drop_intermediate=True)
+        keep = far > 0  # the log axis cannot show FAR = 0
+        fig.add_trace(go.Scatter(x=far[keep], y=tar[keep], mode="lines", name=name))
+    fig.update_layout(
+        title=title,
+        height=height,
+        margin=dict(l=10, r=10, t=50, b=10),
+        xaxis=dict(title="false accept rate (FAR)", type="log"),
+        yaxis=dict(title="true accept rate (TAR)", range=[0.8, 1.0]),
+        legend=dict(orientation="h", yanchor="bottom", y=-0.45, x=0),
+    )
+    st.plotly_chart(fig, width="stretch")

@@ -97,7 +97,11 @@ def pipeline_config(detector: str, model: str, flip_tta: bool) -> PipelineConfig
 
 
 def _help(registry, names) -> str:
-    return "\n\n".join(f"**{name}**: {registry.get(name).summary}" for name in names)
+    lines = []
+    for name in names:
+        cls = registry.get(name)
+        lines.append(f"**{name}**: {cls.summary}" + (f" ({cls.licence})" if cls.licence else ""))
+    return "\n\n".join(lines)
 
 
 # ----------------------------------------------------------------------------- session state
@@ -218,6 +222,8 @@ def settings_sidebar() -> Settings:
         )
         if missing := state.pop("_model_missing", None):
             st.warning(f"The kept model {missing} is gone; using the pretrained model.")
+        if terms := _state_config().licence:
+            st.caption(f":warning: {terms}.")
         _init_state()  # apply a detector/metric/model/TTA change made in this run before the slider exists
         low, high, step = THRESHOLD_RANGES[state["metric"]]
         st.slider(
