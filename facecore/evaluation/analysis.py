@@ -17,6 +17,7 @@ from scipy.spatial.distance import squareform
 from facecore.verification.decisions import accepts
 from facecore.verification.metrics import (
     bootstrap_ci,
+    bootstrap_procedure,
     equal_error_rate,
     pairwise_distances,
     rates_at_threshold,
@@ -147,6 +148,39 @@ def summary_with_ci(
     for name, statistic in statistics.items():
         low, high = bootstrap_ci(distances, same, statistic, n_boot=n_boot, seed=seed)
         rows.append({"metric": name, "value": statistic(distances, same), "95% CI low": low, "95% CI high": high})
+    return pd.DataFrame(rows)
+
+
+#: Rows of :func:`procedure_summary_with_ci`: table name -> column of :func:`bootstrap_procedure`.
+PROCEDURE_ROWS = {"accuracy": "accuracy", "FAR": "far", "FRR": "frr", "TAR": "tar", "threshold": "threshold"}
+
+
+def procedure_summary_with_ci(
+    distances: np.ndarray, same: np.ndarray, *, n_boot: int = 200, seed: int = 0, alpha: float = 0.05
+) -> pd.DataFrame:
+    """Accuracy, FAR, FRR and TAR of the whole procedure, threshold choice included, with intervals.
+
+    The procedure is "choose the best-accuracy threshold on the pairs, then use it". In each of
+    ``n_boot`` stratified resamples (the same resamples as :func:`summary_with_ci` for the same
+    ``seed``) the threshold is chosen on the resample and scored on the pairs left out of it; see
+    :func:`facecore.verification.metrics.bootstrap_procedure` for why out-of-bag. ``value`` is the
+    mean over the resamples (the out-of-bag estimate), ``95% CI low``/``high`` the percentile
+    interval (``alpha`` / 2 and 1 - ``alpha`` / 2); the ``threshold`` row is the spread of the
+    chosen thresholds themselves. Unlike :func:`summary_with_ci` at a fixed threshold, the width
+    here includes how much the chosen threshold, and so its error rates, move with the sample.
+    """
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    runs = bootstrap_procedure(distances, same, n_boot=n_boot, seed=seed)
+    rows = []
+    for name, column in PROCEDURE_ROWS.items():
+        values = runs[column].to_numpy()
+        if np.isnan(values).all():
+            mean = low = high = float("nan")
+        else:
+            mean = float(np.nanmean(values))
+            low, high = (float(v) for v in np.nanquantile(values, [alpha / 2, 1 - alpha / 2]))
+        rows.append({"metric": name, "value": mean, "95% CI low": low, "95% CI high": high})
     return pd.DataFrame(rows)
 
 

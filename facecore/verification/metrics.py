@@ -396,3 +396,54 @@ def bootstrap_ci(
         values[b] = statistic(d[idx], y[idx])
     low, high = np.nanquantile(values, [alpha / 2, 1 - alpha / 2])
     return float(low), float(high)
+
+
+#: Columns of :func:`bootstrap_procedure`, one row per resample.
+PROCEDURE_COLUMNS = ("threshold", "far", "frr", "tar", "accuracy", "n_out_of_bag")
+
+
+def bootstrap_procedure(distances: ArrayLike, same: ArrayLike, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """The whole procedure "choose the threshold of best accuracy, then use it", once per bootstrap resample.
+
+    Each resample draws the genuine and the impostor pairs separately with replacement (the same
+    resamples as :func:`bootstrap_ci` with the same ``seed``), chooses the threshold on the resample
+    with :func:`best_accuracy_threshold`, and scores that threshold on the pairs *not drawn* in that
+    resample (out-of-bag, about 36.8% of each class). One row per resample, columns
+    :data:`PROCEDURE_COLUMNS`: the chosen threshold, the out-of-bag FAR, FRR, TAR and accuracy
+    (NaN where the out-of-bag pairs lack the class a rate needs, all NaN when none are left out) and
+    how many pairs were out of bag. Percentiles of a column are the interval of the procedure;
+    its mean is the out-of-bag ("leave-one-out bootstrap") estimate of the procedure's accuracy.
+
+    Why out-of-bag rather than the accuracy on the resample itself: the best accuracy on the pairs
+    the threshold was chosen on is optimistic, and to first order it does not move when the chosen
+    threshold does (at the best threshold the accuracy is flat), so it would hide exactly the
+    uncertainty of choosing the threshold. Scored on pairs it has not seen, a badly chosen threshold
+    costs accuracy, as it would on new pairs. The price: each score rests on about 37% of the pairs,
+    so the interval is, if anything, wider than that of the procedure tested on all n pairs.
+
+    >>> d = np.array([0.1, 0.2, 0.3, 0.4, 0.7, 0.8, 0.9, 1.0])
+    >>> same = np.array([True] * 4 + [False] * 4)
+    >>> runs = bootstrap_procedure(d, same, n_boot=50, seed=0)
+    >>> runs.shape, bool(runs["threshold"].between(0.4, 0.7).all()), float(runs["accuracy"].min())
+    ((50, 6), True, 1.0)
+    """
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be positive, got {n_boot}")
+    d, y = _check_pairs(distances, same)
+    _require_both_classes(y)
+    rng = np.random.default_rng(seed)
+    groups = [np.flatnonzero(y), np.flatnonzero(~y)]
+    rows = np.full((n_boot, len(PROCEDURE_COLUMNS)), np.nan)
+    out = np.empty(d.size, dtype=bool)
+    for b in range(n_boot):
+        idx = np.concatenate([rng.choice(g, size=g.size) for g in groups])
+        threshold = best_accuracy_threshold(d[idx], y[idx])
+        out.fill(True)
+        out[idx] = False
+        n_out = int(out.sum())
+        rows[b, 0], rows[b, 5] = threshold, n_out
+        if n_out:
+            c = _counts(d[out], y[out], np.array([threshold]))
+            rows[b, 1:5] = [c[k][0] for k in ("far", "frr", "tar", "accuracy")]
+    table = pd.DataFrame(rows, columns=list(PROCEDURE_COLUMNS))
+    return table.astype({"n_out_of_bag": int})
