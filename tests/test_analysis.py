@@ -22,6 +22,7 @@ from facecore.evaluation.analysis import (
     identity_order,
     nearest_neighbours,
     operating_points,
+    procedure_summary_with_ci,
     summary_with_ci,
 )
 from facecore.evaluation.projection import project, umap_available
@@ -113,6 +114,20 @@ def test_summary_with_ci_brackets_each_value(toy_pairs) -> None:
     assert table.loc["accuracy", "value"] == pytest.approx(rates_at_threshold(d, same, 0.6).accuracy)
     for _, row in table.iterrows():
         assert row["95% CI low"] <= row["value"] <= row["95% CI high"]
+
+
+def test_procedure_summary_with_ci_covers_the_fixed_threshold_estimate(toy_pairs) -> None:
+    d, same = toy_pairs
+    fixed = summary_with_ci(d, same, 0.6, n_boot=100).set_index("metric")
+    table = procedure_summary_with_ci(d, same, n_boot=100).set_index("metric")
+    assert list(table.index) == ["accuracy", "FAR", "FRR", "TAR", "threshold"]
+    assert table.equals(procedure_summary_with_ci(d, same, n_boot=100).set_index("metric"))
+    for _, row in table.iterrows():
+        assert row["95% CI low"] <= row["value"] <= row["95% CI high"]
+    accuracy = table.loc["accuracy"]
+    assert accuracy["95% CI low"] <= fixed.loc["accuracy", "value"] <= accuracy["95% CI high"]
+    assert 0.5 < table.loc["threshold", "value"] < 0.7  # between the two classes' means (0.4, 0.8)
+    assert table.loc["FRR", "value"] + table.loc["TAR", "value"] == pytest.approx(1.0)
 
 
 def test_confusion_table_counts(toy_pairs) -> None:

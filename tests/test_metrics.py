@@ -6,6 +6,7 @@ import json
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -290,3 +291,43 @@ def test_bootstrap_ci_brackets_the_statistic_and_is_reproducible():
     assert low < m.roc_auc(d, same) < high
     assert (low, high) == m.bootstrap_ci(d, same, m.roc_auc, n_boot=100)
     assert (low, high) != m.bootstrap_ci(d, same, m.roc_auc, n_boot=100, seed=1)
+
+
+def test_bootstrap_procedure_matches_every_resample_worked_out_by_hand():
+    # Genuine 0.1, 0.45; impostor 0.4, 0.9. Each class is drawn as {first}, {second} or {both}: nine
+    # resamples in all. Threshold chosen on the resample (best accuracy, ties to the smallest), then
+    # scored on the pairs not drawn: (threshold, far, frr, tar, accuracy, pairs out of bag).
+    nan = float("nan")
+    by_hand = {
+        (0.25, 0, 1, 0, 0.5, 2),  # {0.1} x {0.4}: 0.45 rejected, 0.9 rejected
+        (0.5, 1, 0, 1, 0.5, 2),  # {0.1} x {0.9}: 0.45 accepted, 0.4 accepted
+        (0.25, nan, 1, 0, 0, 1),  # {0.1} x both: 0.45 rejected
+        (0.375, 0, 0, 1, 1, 2),  # {0.45} x {0.4}: accept nothing ties accept all; below 0.4 by half a gap
+        (0.675, 1, 0, 1, 0.5, 2),  # {0.45} x {0.9}: 0.1 accepted, 0.4 accepted
+        (0.675, nan, 0, 1, 1, 1),  # {0.45} x both: 0.1 accepted
+        (0.25, 0, nan, nan, 1, 1),  # both x {0.4}: 0.9 rejected
+        (0.675, 1, nan, nan, 0, 1),  # both x {0.9}: 0.4 accepted
+        (0.25, nan, nan, nan, nan, 0),  # both x both: nothing left out
+    }
+    key = lambda row: tuple(None if math.isnan(v) else round(v, 9) for v in row)  # noqa: E731
+    runs = m.bootstrap_procedure([0.1, 0.45, 0.4, 0.9], [True, True, False, False], n_boot=400, seed=3)
+    assert list(runs.columns) == list(m.PROCEDURE_COLUMNS)
+    assert {key(row) for row in runs.itertuples(index=False)} == {key(row) for row in by_hand}
+
+
+def test_bootstrap_procedure_is_seeded_and_wider_than_the_fixed_threshold_interval():
+    rng = np.random.default_rng(7)
+    same = np.arange(200) % 2 == 0
+    d = rng.normal(0.4, 0.1, 200) + 0.25 * ~same
+    runs = m.bootstrap_procedure(d, same, n_boot=200, seed=0)
+    pd.testing.assert_frame_equal(runs, m.bootstrap_procedure(d, same, n_boot=200, seed=0))
+    assert not runs.equals(m.bootstrap_procedure(d, same, n_boot=200, seed=1))
+    assert runs["n_out_of_bag"].between(40, 110).all()  # about 36.8% of 200
+    # The threshold the fixed-threshold interval uses (chosen once on all pairs) and its accuracy.
+    threshold = m.best_accuracy_threshold(d, same)
+    point = m.rates_at_threshold(d, same, threshold).accuracy
+    fixed = m.bootstrap_ci(d, same, lambda a, b: m.rates_at_threshold(a, b, threshold).accuracy, n_boot=200)
+    low, high = np.quantile(runs["accuracy"], [0.025, 0.975])
+    assert low <= point <= high
+    assert high - low >= fixed[1] - fixed[0]
+    assert runs["threshold"].std() > 0  # the choice moves with the sample

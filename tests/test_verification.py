@@ -14,6 +14,7 @@ import pytest
 import facecore
 import facecore.config
 import facecore.verification.decisions
+import facecore.verification.metrics
 import facecore.verification.thresholds
 from facecore.config import PipelineConfig
 from facecore.types import Match
@@ -30,7 +31,13 @@ from facecore.verification.thresholds import calibrated, find_calibration, lfw_d
 
 
 @pytest.mark.parametrize(
-    "module", [facecore.verification.decisions, facecore.verification.thresholds, facecore.config]
+    "module",
+    [
+        facecore.verification.decisions,
+        facecore.verification.metrics,
+        facecore.verification.thresholds,
+        facecore.config,
+    ],
 )
 def test_docstring_examples_hold(module) -> None:
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
