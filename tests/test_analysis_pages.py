@@ -107,7 +107,7 @@ def test_distance_matrix_with_an_empty_gallery_says_so(environment) -> None:
 def test_threshold_lab_slider_and_apply(environment, lfw_source) -> None:
     at = open_page("threshold_lab")
     # The stored full-LFW distances are the default on any copy of LFW, and say where they come from.
-    assert "Stored results of full LFW pairs.txt (6,000 pairs), hog / euclidean" in texts(at.caption)
+    assert "Stored results of full LFW pairs.txt (6,000 pairs), dlib-keras / hog / euclidean" in texts(at.caption)
     assert "python bench/lfw_benchmark.py --write-calibration" in texts(at.caption)
     assert ("Using full LFW" if lfw_source.full else "Using the bundled mini LFW: 953 images of 424 people, "
             "300 pairs (View 1 demo pairs)") in texts(at.caption)
