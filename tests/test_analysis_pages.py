@@ -115,7 +115,20 @@ def test_threshold_lab_slider_and_apply(environment, lfw_source) -> None:
     threshold = at.slider(key="tl_threshold").value
     at = run(at.slider(key="tl_threshold").set_value(round(threshold + 0.1, 3)))
     assert percent(at.metric[0]) > far and percent(at.metric[1]) < frr  # more accepted: FAR up, FRR down
-    assert len(at.dataframe) == 3  # confusion matrix, operating points, intervals
+    assert len(at.dataframe) == 4  # confusion matrix, operating points, the two interval tables
+    # Both intervals, labelled: the threshold held fixed, and the threshold chosen again in each resample.
+    labels = texts(at.markdown)
+    assert "the mean of the thresholds chosen on the training folds): sampling uncertainty only" in labels
+    assert "Threshold chosen in each resample (best accuracy)" in labels and "the whole procedure" in labels
+    assert "also carries the uncertainty of choosing the threshold" in texts(at.caption)
+    fixed = at.dataframe[2].value.set_index("metric")
+    procedure = at.dataframe[3].value.set_index("metric")
+    assert list(fixed.index) == ["AUC", "EER", "accuracy"]
+    assert list(procedure.index) == ["accuracy", "FAR", "FRR", "TAR", "threshold"]
+    assert (procedure["95% CI low"] <= procedure["value"]).all()
+    assert (procedure["value"] <= procedure["95% CI high"]).all()
+    assert procedure.loc["accuracy", "95% CI low"] <= fixed.loc["accuracy", "value"]
+    assert fixed.loc["accuracy", "value"] <= procedure.loc["accuracy", "95% CI high"]
 
     at = run(at.button(key="tl_apply").click())
     assert at.slider(key="threshold").value == pytest.approx(round(threshold + 0.1, 3), abs=0.005)
