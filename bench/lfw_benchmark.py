@@ -24,9 +24,15 @@ from tqdm import tqdm
 
 from facecore.cache import EmbeddingCache
 from facecore.config import PipelineConfig
+from facecore.embedding import EMBEDDERS
 from facecore.evaluation.lfw import embed_lfw_pairs, evaluate_lfw, score_lfw_pairs
 from facecore.verification.metrics import METRICS
-from facecore.verification.thresholds import Calibration, write_calibrations, write_lfw_distances
+from facecore.verification.thresholds import (
+    Calibration,
+    current_alignment_version,
+    write_calibrations,
+    write_lfw_distances,
+)
 
 # name -> (pipeline config, metric)
 CONFIGS = {
@@ -60,9 +66,12 @@ def run(name: str, options: tuple[PipelineConfig, str], data_home: Path, cache: 
 def write_calibration(data_home: Path, cache: EmbeddingCache) -> None:
     """Score every detector x flip x metric on pairs.txt and store thresholds and distances."""
     entries, distances, same = [], {}, None
+    command = " ".join(["python", *sys.argv])
     for detector in ("haar", "hog", "mtcnn"):
         for flip in (False, True):
-            embedded = embed_lfw_pairs(data_home, PipelineConfig(detector=detector, flip_tta=flip), cache=cache)
+            config = PipelineConfig(detector=detector, flip_tta=flip)
+            chip = EMBEDDERS.get(config.embedder).chip
+            embedded = embed_lfw_pairs(data_home, config, cache=cache)
             for metric in METRICS:
                 d, same, _, result = score_lfw_pairs(embedded, metric)
                 distances[(embedded.embedder, detector, metric)] = d
@@ -70,7 +79,8 @@ def write_calibration(data_home: Path, cache: EmbeddingCache) -> None:
                     Calibration(
                         detector=detector, metric=metric, flip_tta=flip, threshold=result.threshold,
                         accuracy=result.accuracy, accuracy_std=result.accuracy_std, auc=result.auc,
-                        eer=result.eer, embedder=embedded.embedder,
+                        eer=result.eer, embedder=embedded.embedder, chip=chip,
+                        alignment_version=current_alignment_version(chip), command=command,
                     )
                 )
                 print(f"calibrated {detector:5s} {metric:11s} flip={flip!s:5s} threshold {result.threshold:.4f} "

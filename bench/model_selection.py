@@ -29,6 +29,7 @@ import numpy as np
 
 from facecore.cache import EmbeddingCache
 from facecore.config import PipelineConfig
+from facecore.embedding import EMBEDDERS
 from facecore.evaluation.lfw import embed_lfw_pairs
 from facecore.verification.metrics import (
     METRICS,
@@ -39,7 +40,12 @@ from facecore.verification.metrics import (
     roc_auc,
     tar_at_far,
 )
-from facecore.verification.thresholds import Calibration, write_calibrations, write_lfw_distances
+from facecore.verification.thresholds import (
+    Calibration,
+    current_alignment_version,
+    write_calibrations,
+    write_lfw_distances,
+)
 
 
 def parse_config(text: str) -> PipelineConfig:
@@ -111,7 +117,9 @@ def main() -> None:
             calibrations.append(Calibration(
                 detector=config.detector, metric=metric, flip_tta=config.flip_tta, threshold=result.threshold,
                 accuracy=result.accuracy, accuracy_std=result.accuracy_std, auc=result.auc, eer=result.eer,
-                embedder=embedded.embedder,
+                embedder=embedded.embedder, chip=EMBEDDERS.get(config.embedder).chip,
+                alignment_version=current_alignment_version(EMBEDDERS.get(config.embedder).chip),
+                command=" ".join(["python", *sys.argv]),
             ))
         print(f"{text}: {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
     chosen = max(rows, key=lambda r: (r["view1_accuracy"], r["view1_auc"]))

@@ -44,11 +44,16 @@ def pipeline() -> FacePipeline:
     return build_pipeline(ApiConfig(gallery_root=Path("unused")).pipeline)
 
 
-def test_the_api_detects_as_the_dashboard_does() -> None:
-    """The API's pipeline is the dashboard's: ``PipelineConfig.interactive`` (photos shrunk to 800 px)."""
+def test_the_api_detects_as_the_dashboard_does(pipeline: FacePipeline) -> None:
+    """The API's default pipeline is the one the dashboard builds from its default settings (HOG,
+    dlib-keras, no flip, photos shrunk to 800 px for detection), and the built detector does shrink."""
+    from ui.settings import pipeline_config
+
     config = ApiConfig(gallery_root=Path("unused"))
-    assert config.pipeline == PipelineConfig.interactive(detector="hog")
-    assert config.pipeline.max_side == INTERACTIVE_MAX_SIDE == 800
+    assert config.pipeline == pipeline_config("hog", "dlib-keras", False)
+    assert config.pipeline.max_side == INTERACTIVE_MAX_SIDE
+    assert pipeline.config == config.pipeline
+    assert pipeline.detector.max_side == 800 and pipeline.detector.settings_key.startswith("hog")
 
 
 def test_config_from_the_environment() -> None:
@@ -160,8 +165,11 @@ def test_health_reports_the_engine_and_the_gallery(client: TestClient) -> None:
     assert body["status"] == "ok"
     assert body["detector"] == "hog"
     assert body["model_version"] == "dlib_resnet_v1-keras"
-    assert 0.4 < body["threshold"] < 0.8  # the LFW-calibrated euclidean threshold
-    assert "LFW" in body["threshold_source"]
+    # The LFW-calibrated euclidean threshold of HOG + dlib-keras (0.6144 in calibration.json), with its source.
+    calibrated = default_threshold(PipelineConfig.interactive(detector="hog"), "euclidean")
+    assert calibrated.calibration is not None
+    assert body["threshold"] == pytest.approx(calibrated.value, abs=1e-12)
+    assert body["threshold_source"] == calibrated.source and "LFW" in body["threshold_source"]
     assert (body["people"], body["faces"]) == (0, 0)
     assert body["max_zip_bytes"] == 50 * 1024 * 1024
     assert client.get("/docs").status_code == 200

@@ -101,24 +101,33 @@ def test_train_keep_and_pick_your_own_model(app: AppTest, models_dir: Path, lfw_
     at = go(app, "train_your_own")
     note = "Using full LFW" if lfw_source.full else "Using the bundled mini LFW"
     assert note in text(at.caption)
-    # Full LFW: 19 people with 40+ photos; the bundled mini LFW: its 50 people with 8 (the page's default).
-    minimum, people = (40, 19) if lfw_source.full else (8, 50)
+    # Full LFW: 158 people with 10+ photos, 10 each (as the page's defaults train); the bundled mini LFW:
+    # its 50 people with 8 (the page's default minimum). Two epochs: enough to be measurably above chance.
+    minimum, people = (10, 158) if lfw_source.full else (8, 50)
+    per_person = minimum
     if lfw_source.full:
         at.slider(key="train_min_images").set_value(minimum)
     else:
         assert at.slider(key="train_min_images").value == minimum
-    at.slider(key="train_max_images").set_value(8)
-    at.slider(key="train_epochs").set_value(1)
+    at.slider(key="train_max_images").set_value(per_person)
+    at.slider(key="train_epochs").set_value(2)
     at.checkbox(key="train_pretrained").set_value(False)
     next(b for b in at.button if b.label == "Train").click().run()
     assert not at.exception, at.exception
     assert not at.error, text(at.error)
-    assert f"With these settings: {people} LFW people with at least {minimum} photos, {8 * people} face crops" in text(
+    assert f"With these settings: {people} LFW people with at least {minimum} photos, {per_person * people:,} face crops" in text(
         at.caption
     )
     table = at.dataframe[0].value
     assert list(table["model"]) == ["triplet (batch-all)", "twin network", "GaussianNB (raw pixels)"]
     assert table["AUC"].between(0, 1).all() and table["accuracy"].between(0, 1).all()
+    # 600 held-out pairs (chance AUC 0.5, standard error ~0.023). Measured triplet AUC after 2 epochs:
+    # 0.606 on the pack (0.602 / 0.627 after 1 / 4 epochs), 0.720 on full LFW; GaussianNB 0.489 / 0.428;
+    # the twin network stays near chance after 2 epochs (0.52 / 0.57), so it is not held to a bound.
+    auc = table.set_index("model")["AUC"]
+    assert auc["triplet (batch-all)"] > 0.56
+    assert auc["triplet (batch-all)"] > auc["GaussianNB (raw pixels)"] + 0.05
+    assert auc["GaussianNB (raw pixels)"] < 0.65
     assert len(at.get("download_button")) == 1
 
     at.button(key="keep_model").click().run()

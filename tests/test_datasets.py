@@ -137,11 +137,6 @@ def test_default_lfw_home(monkeypatch, tmp_path):
     assert ds.default_lfw_home() == ds.BUNDLED_LFW_HOME  # never None: the pack is always there
 
 
-def test_download_helper_is_importable_and_documented():
-    assert callable(ds.download_lfw)
-    assert "internet" in ds.download_lfw.__doc__
-
-
 # ---------------------------------------------------------------------------------------------- sklearn
 
 

@@ -252,14 +252,31 @@ def test_an_import_killed_mid_write_leaves_a_consistent_gallery_and_can_be_finis
         assert_consistent(tmp_path, model)  # opens, rows point at files, the index holds the rows
 
     # The last kill came inside a write: that face's image file is on disk, its row is not (earlier such
-    # files were adopted by the next run, which stored the same bytes). repair() removes it; temp files
-    # of a writer that might still be running are kept for an hour, so only those may remain.
+    # files were adopted by the next run, which stored the same bytes). repair() removes it. Temp files
+    # (``.tmp-<random>-<name>``, from atomic_write) are removed once an hour old, and kept while younger
+    # (a writer that might still be running): the kills' own temp files, if any, and one orphan of each
+    # age made here are aged with os.utime, as an hour passing would.
     gallery = Gallery(tmp_path)
+    referenced = {f.image_sha256 for f in gallery.faces()}
+    folders = [tmp_path / name for name in ("faces", "chips", "index")]
+    orphans = [p for p in (tmp_path / "faces").iterdir() if not p.name.startswith(".tmp-") and p.stem not in referenced]
+    young = tmp_path / "faces" / f".tmp-{'1' * 16}-{'a' * 64}.jpg"
+    old = tmp_path / "faces" / f".tmp-{'2' * 16}-{'b' * 64}.jpg"
+    young.write_bytes(b"part of a live writer's image")
+    old.write_bytes(b"part of a dead writer's image")
+    two_hours_ago = time.time() - 7200
+    stale = [p for folder in folders for p in folder.iterdir() if p.name.startswith(".tmp-") and p != young]
+    for path in stale:
+        os.utime(path, (two_hours_ago, two_hours_ago))
+    assert len(orphans) == 1 and old in stale  # measured: 1 orphan image, 1 temp file left by the kills
     report = gallery.repair()
     assert report.faces_removed == 0  # no row ever pointed at a missing file
-    referenced = {f.image_sha256 for f in gallery.faces()}
-    leftovers = [p.name for p in (tmp_path / "faces").iterdir() if p.stem not in referenced]
-    assert all(name.startswith(".tmp-") for name in leftovers), leftovers
+    assert report.files_removed == len(orphans) + len(stale)
+    assert not any(p.exists() for p in [*orphans, *stale])
+    chips = {Path(f.chip_path).name for f in gallery.faces()}
+    assert [p for p in (tmp_path / "faces").iterdir() if p.stem not in referenced] == [young]
+    assert {p.name for p in (tmp_path / "chips").iterdir()} == chips
+    young.unlink()
 
     # Re-running the import finishes it: nothing lost, nothing twice.
     already = len(gallery.faces(person.id))

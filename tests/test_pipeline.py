@@ -11,6 +11,7 @@ from facecore.cache import EmbeddingCache
 from facecore.config import PipelineConfig
 from facecore.images import read_bytes
 from facecore.pipeline import CENTER_BOX_FACE_NAME, FacePipeline, center_box_face, face_nearest_center
+from facecore.types import Face
 from facecore.verification.metrics import pairwise_distances, roc_auc
 
 
@@ -80,11 +81,25 @@ def test_process_bytes_is_served_from_cache(tmp_path, faces_small):
 def test_primary_face_falls_back_to_center_box(tmp_path, hog_pipeline):
     from PIL import Image
 
-    blank = tmp_path / "blank.png"
-    Image.new("RGB", (250, 250), (128, 128, 128)).save(blank)
-    embeddings, no_face = hog_pipeline.embed_primary_faces([blank])
+    # Smooth noise (no face for HOG), lossless, so every box cuts a different chip.
+    rng = np.random.default_rng(7)
+    coarse = rng.integers(0, 256, (25, 25, 3), dtype=np.uint8)
+    image = np.asarray(Image.fromarray(coarse).resize((250, 250), Image.BILINEAR))
+    path = tmp_path / "no_face.png"
+    Image.fromarray(image).save(path)
+    assert hog_pipeline.detector.detect(image) == []
+
+    embeddings, no_face = hog_pipeline.embed_primary_faces([path])
     assert no_face.tolist() == [True]
-    assert embeddings.shape == (1, 128) and np.isfinite(embeddings).all()
+    assert embeddings.shape == (1, 128)
+    # The vector is the one of the chip aligned on the documented centre box ...
+    (centre,) = hog_pipeline.embed_faces(image, [center_box_face(image.shape)])
+    assert centre.face.detector == CENTER_BOX_FACE_NAME
+    np.testing.assert_allclose(embeddings[0], centre.embedding, rtol=0, atol=1e-6)
+    # ... and not of any other box: one shifted by 30 px gives another vector (measured distance 0.31).
+    x, y, w, h = center_box_face(image.shape).box
+    (shifted,) = hog_pipeline.embed_faces(image, [Face(box=(x + 30, y, w, h), score=0.0, landmarks=None, detector="x")])
+    assert np.linalg.norm(shifted.embedding - centre.embedding) > 0.05
 
 
 def test_center_box_and_nearest_face_helpers():

@@ -127,10 +127,16 @@ def test_twin_network_learns_same_or_different(data: ClassroomData) -> None:
     assert run.result.auc > 0.55
 
 
-def test_pixel_naive_bayes_baseline_scores_the_same_pairs(data: ClassroomData) -> None:
+def test_pixel_naive_bayes_baseline_scores_the_same_pairs(data: ClassroomData, trained: TrainingRun) -> None:
     result = pixel_naive_bayes(data)
     assert len(result.distances) == len(data.same)
-    assert 0.0 <= result.auc <= 1.0 and 0.0 <= result.accuracy <= 1.0
+    # Raw pixels of two crops say next to nothing about identity: near chance on the 400 held-out pairs
+    # (chance 0.5, standard error 0.025), and far below the triplet model trained on the same crops.
+    # Measured (AUC / accuracy): bundled pack 0.471 / 0.458 vs trained 0.797 / 0.708; full LFW
+    # 0.437 / 0.443 vs trained 0.676 / 0.605.
+    assert 0.35 < result.auc < 0.65 and 0.35 < result.accuracy < 0.65
+    assert result.auc < trained.result.auc - 0.1
+    assert result.accuracy < trained.result.accuracy - 0.05
     far, tar = result.roc()
     assert far[0] == 0.0 and tar[-1] == 1.0
 

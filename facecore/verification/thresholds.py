@@ -61,6 +61,13 @@ class Calibration:
     embedder: str
     dataset: str = "LFW pairs.txt (deep-funneled images)"
     protocol: str = "10-fold; each threshold chosen on the other 9 folds"
+    #: The chip geometry the embedder read (``facecore.alignment.CHIP_VERSIONS``) and that geometry's
+    #: version when the entry was measured; an entry whose version is not the current one is refused.
+    #: Empty in files written before these were recorded (such entries are refused too).
+    chip: str = ""
+    alignment_version: str = ""
+    #: The command that measured the entry (so it can be re-run).
+    command: str = ""
 
     def describe(self) -> str:
         """One line for a settings panel: where the threshold comes from and what the procedure achieved."""
@@ -83,57 +90,114 @@ class Threshold:
     calibration: Calibration | None = None
 
 
-@functools.lru_cache(maxsize=1)
+@functools.lru_cache(maxsize=4)
 def load_calibrations(path: Path = CALIBRATION_FILE) -> tuple[Calibration, ...]:
     if not path.exists():
         return ()
     return tuple(Calibration(**entry) for entry in json.loads(path.read_text()))
 
 
-def find_calibration(model_version: str, detector: str, metric: str) -> Calibration | None:
-    """The entry measured with exactly this embedder version (flip TTA included), detector and metric."""
-    for entry in load_calibrations():
+def current_alignment_version(chip: str) -> str:
+    """The alignment version the embedding cache and the pipeline use today for ``chip``."""
+    from facecore.alignment import CHIP_VERSIONS
+
+    return CHIP_VERSIONS.get(chip, "")
+
+
+def stale_reason(entry: Calibration, chip: str | None = None) -> str | None:
+    """Why ``entry`` must not be used (its chips were aligned differently from today's), or None.
+
+    ``chip`` is the geometry the embedder reads today (the entry's own record when not given).
+    """
+    chip = chip or entry.chip
+    current = current_alignment_version(chip)
+    if chip and entry.chip == chip and entry.alignment_version and entry.alignment_version == current:
+        return None
+    measured = entry.alignment_version or "an unrecorded alignment version"
+    return (
+        f"the stored LFW calibration for {entry.embedder}, {entry.detector}, {entry.metric} was measured on "
+        f"{entry.chip or 'unrecorded'} chips ({measured}), but this model's {chip or 'unknown'} chips are now "
+        f"{current or 'unknown'}, so it is not used; re-run "
+        f"`{entry.command or 'python bench/lfw_benchmark.py --write-calibration'}`"
+    )
+
+
+def _stored_entry(model_version: str, detector: str, metric: str, path: Path) -> Calibration | None:
+    for entry in load_calibrations(path):
         if (entry.embedder, entry.detector, entry.metric) == (model_version, detector, metric):
             return entry
     return None
 
 
-def best_calibration(embedder: str) -> Calibration | None:
-    """The most accurate stored configuration of a registered embedder (any detector, metric, flip)."""
+def find_calibration(
+    model_version: str, detector: str, metric: str, *, chip: str | None = None, path: Path = CALIBRATION_FILE
+) -> Calibration | None:
+    """The entry measured with exactly this embedder version (flip TTA included), detector and metric.
+
+    None when there is none, and when the entry's alignment version is not the current one for ``chip``
+    (the embedder's chip geometry; the entry's own record when not given): see :func:`stale_reason`.
+    """
+    entry = _stored_entry(model_version, detector, metric, path)
+    if entry is None or stale_reason(entry, chip) is not None:
+        return None
+    return entry
+
+
+def best_calibration(embedder: str, path: Path = CALIBRATION_FILE) -> Calibration | None:
+    """The most accurate current stored configuration of a registered embedder (any detector, metric, flip)."""
     from facecore.embedding import EMBEDDERS
 
-    base = EMBEDDERS.get(embedder).model_version_for()
-    entries = [e for e in load_calibrations() if e.embedder.split("+")[0] == base]
+    cls = EMBEDDERS.get(embedder)
+    base = cls.model_version_for()
+    entries = [
+        e for e in load_calibrations(path) if e.embedder.split("+")[0] == base and stale_reason(e, cls.chip) is None
+    ]
     return max(entries, key=lambda e: (e.accuracy, e.auc), default=None)
 
 
-def calibrated(config: PipelineConfig, metric: str) -> Calibration | None:
-    """The LFW calibration of this configuration, or None when it was never measured.
+def _chip(config: PipelineConfig) -> str:
+    from facecore.embedding import EMBEDDERS
+
+    return EMBEDDERS.get(config.embedder).chip
+
+
+def calibrated(config: PipelineConfig, metric: str, path: Path = CALIBRATION_FILE) -> Calibration | None:
+    """The LFW calibration of this configuration, or None when it was never measured (or is stale).
 
     Calibrations were measured with each detector's own landmarks; a config that aligns with dlib's
-    landmarks instead, or any model of your own, has none.
+    landmarks instead, or any model of your own, has none. An entry measured on chips of another
+    alignment version than today's is refused (:func:`stale_reason`).
     """
     if not config.use_detector_landmarks:
         return None
-    return find_calibration(config.model_version, config.detector, metric)
+    return find_calibration(config.model_version, config.detector, metric, chip=_chip(config), path=path)
 
 
-def default_threshold(config: PipelineConfig, metric: str = "euclidean") -> Threshold:
+def default_threshold(config: PipelineConfig, metric: str = "euclidean", path: Path = CALIBRATION_FILE) -> Threshold:
     """The threshold to decide with for ``config`` and ``metric``: calibrated when measured, else a fallback."""
     if metric not in FALLBACK_THRESHOLDS:
         raise ValueError(f"unknown metric {metric!r}; choose one of: {', '.join(FALLBACK_THRESHOLDS)}")
-    cal = calibrated(config, metric)
+    cal = calibrated(config, metric, path)
     if cal is not None:
         return Threshold(float(cal.threshold), cal.describe(), cal)
+    stale = ""
     if config.pretrained and config.use_detector_landmarks:
+        chip = _chip(config)
+        entry = _stored_entry(config.model_version, config.detector, metric, path)
+        if entry is not None:
+            stale = f" Not calibrated: {stale_reason(entry, chip)}."
         other = next(
-            (e for e in load_calibrations() if e.embedder == config.model_version and e.metric == metric), None
+            (
+                e for e in load_calibrations(path)
+                if e.embedder == config.model_version and e.metric == metric and stale_reason(e, chip) is None
+            ),
+            None,
         )
         if other is not None:
             return Threshold(
                 float(other.threshold),
                 f"{other.threshold:.3f}: calibrated for this model with the {other.detector} detector "
-                f"(LFW pairs.txt, 10-fold, mean of the fold thresholds); not measured with {config.detector}.",
+                f"(LFW pairs.txt, 10-fold, mean of the fold thresholds); not measured with {config.detector}.{stale}",
             )
     value = FALLBACK_THRESHOLDS[metric]
     if not config.pretrained:
@@ -149,7 +213,7 @@ def default_threshold(config: PipelineConfig, metric: str = "euclidean") -> Thre
     return Threshold(
         value,
         f"{value:.3f}: {why}. No LFW calibration for {config.describe()} with {metric} distance yet "
-        "(bench/lfw_benchmark.py --write-calibration writes it).",
+        f"(bench/lfw_benchmark.py --write-calibration writes it).{stale}",
     )
 
 

@@ -1,0 +1,181 @@
+"""The stored LFW calibration is reproducible: every number in ``facecore/data/calibration.json`` comes
+back from the stored pairs.txt distances (``facecore/data/lfw_distances.npz``), and those distances come
+back from LFW's images through today's pipeline.
+
+A stored entry measured on chips of another alignment version than today's is refused, and the default
+threshold says why.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from facecore.alignment import CHIP_VERSIONS
+from facecore.config import PipelineConfig
+from facecore.embedding import EMBEDDERS
+from facecore.evaluation.datasets import read_lfw_pairs
+from facecore.evaluation.lfw import embed_lfw_pairs
+from facecore.verification.metrics import kfold_verification, paired_distances
+from facecore.verification.thresholds import (
+    CALIBRATION_FILE,
+    DISTANCES_FILE,
+    FALLBACK_THRESHOLDS,
+    best_calibration,
+    calibrated,
+    default_threshold,
+    find_calibration,
+    load_calibrations,
+)
+
+ENTRIES = load_calibrations(CALIBRATION_FILE)
+# pairs.txt: 10 folds of 600 consecutive pairs (300 same, then 300 different), in file order.
+PAIRS_TXT_FOLDS = np.arange(6000) // 600
+EXACT = 1e-9
+# The npz keeps the distances as float32 while the calibration was computed on the float64 distances,
+# so a threshold (a midpoint between two neighbouring distances) comes back to float32 precision
+# (measured: at most 3.4e-8 relative). Accuracies, AUC and EER are counts and come back exactly.
+FLOAT32_RELATIVE = float(np.finfo(np.float32).eps)
+
+
+def _key(entry) -> str:
+    return f"{entry.embedder}|{entry.detector}|{entry.metric}"
+
+
+def _entry_id(entry) -> str:
+    return _key(entry)
+
+
+@pytest.fixture(scope="module")
+def stored_distances() -> dict[str, np.ndarray]:
+    with np.load(DISTANCES_FILE) as data:
+        return {key: data[key] for key in data.files}
+
+
+def test_every_pairs_txt_distance_set_has_its_calibration_entry(stored_distances):
+    assert len(ENTRIES) == 32
+    assert {_key(e) for e in ENTRIES} == set(stored_distances) - {"same"}
+    same = stored_distances["same"]
+    assert same.shape == (6000,)
+    # pairs.txt's layout: in each fold the 300 same-person pairs come first.
+    assert same.reshape(10, 600)[:, :300].all() and not same.reshape(10, 600)[:, 300:].any()
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=_entry_id)
+def test_stored_entry_is_rederived_from_its_stored_distances(entry, stored_distances):
+    distances = stored_distances[_key(entry)].astype(np.float64)
+    assert distances.shape == (6000,)
+    result = kfold_verification(distances, stored_distances["same"], folds=PAIRS_TXT_FOLDS)
+    assert result.accuracy == pytest.approx(entry.accuracy, abs=EXACT)
+    assert result.accuracy_std == pytest.approx(entry.accuracy_std, abs=EXACT)
+    assert result.auc == pytest.approx(entry.auc, abs=EXACT)
+    assert result.eer == pytest.approx(entry.eer, abs=EXACT)
+    # kfold_verification's threshold is the mean of the 10 fold thresholds, as calibration.json says.
+    assert result.threshold == pytest.approx(float(np.mean(result.fold_thresholds)), abs=EXACT)
+    assert result.threshold == pytest.approx(entry.threshold, rel=FLOAT32_RELATIVE)
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=_entry_id)
+def test_stored_entry_records_its_chip_alignment_and_command(entry):
+    chip = EMBEDDERS.get("arcface-keras" if entry.embedder.startswith("arcface") else "dlib-keras").chip
+    assert entry.chip == chip
+    assert entry.alignment_version == CHIP_VERSIONS[chip]
+    assert entry.command.startswith(("python bench/lfw_benchmark.py ", "python bench/model_selection.py "))
+    assert "--write-calibration" in entry.command
+    assert entry.flip_tta == entry.embedder.endswith("+flip")
+
+
+def _stale_copy(tmp_path, detector: str, metric: str, flip: bool = False):
+    """calibration.json with the one matching dlib-keras entry's alignment version altered."""
+    rows = json.loads(CALIBRATION_FILE.read_text())
+    altered = 0
+    for row in rows:
+        if (row["embedder"], row["detector"], row["metric"]) == (
+            PipelineConfig(flip_tta=flip).model_version, detector, metric
+        ):
+            row["alignment_version"] = "chip150-p0.25-a0"
+            altered += 1
+    assert altered == 1
+    path = tmp_path / "calibration.json"
+    path.write_text(json.dumps(rows, indent=1))
+    return path
+
+
+def test_entry_with_another_alignment_version_is_refused(tmp_path):
+    config = PipelineConfig(detector="hog")
+    current = calibrated(config, "euclidean")
+    assert current is not None and current.alignment_version == CHIP_VERSIONS["dlib150"]
+    path = _stale_copy(tmp_path, "hog", "euclidean")
+    stored = next(e for e in load_calibrations(path) if _key(e) == _key(current))
+    assert dataclasses.replace(stored, alignment_version=current.alignment_version) == current
+
+    assert calibrated(config, "euclidean", path) is None
+    assert find_calibration(config.model_version, "hog", "euclidean", chip="dlib150", path=path) is None
+    # The other entries of the same file are still used.
+    assert calibrated(config, "cosine", path) == calibrated(config, "cosine")
+    assert calibrated(PipelineConfig(detector="scrfd", embedder="arcface-keras"), "cosine", path) is not None
+
+    choice = default_threshold(config, "euclidean", path)
+    assert choice.calibration is None
+    # The other detectors' entries for this model are current, so it falls back to one of them ...
+    assert choice.value in {e.threshold for e in load_calibrations(path)
+                            if e.embedder == config.model_version and e.metric == "euclidean" and e.detector != "hog"}
+    # ... and says why the hog entry was not used.
+    assert "chip150-p0.25-a0" in choice.source and CHIP_VERSIONS["dlib150"] in choice.source
+    assert "python bench/lfw_benchmark.py" in choice.source
+    assert default_threshold(config, "euclidean").value == current.threshold
+
+
+def test_all_stale_entries_fall_back_to_dlibs_threshold_and_say_why(tmp_path):
+    rows = json.loads(CALIBRATION_FILE.read_text())
+    for row in rows:
+        if row["chip"] == "dlib150":
+            row["alignment_version"] = "chip150-p0.25-a0"
+    path = tmp_path / "calibration.json"
+    path.write_text(json.dumps(rows, indent=1))
+    config = PipelineConfig(detector="mtcnn", flip_tta=True)
+    choice = default_threshold(config, "cosine", path)
+    assert choice.calibration is None
+    assert choice.value == FALLBACK_THRESHOLDS["cosine"]
+    assert "not used" in choice.source and "chip150-p0.25-a0" in choice.source
+    assert best_calibration("dlib-keras", path) is None
+    assert best_calibration("arcface-keras", path) == best_calibration("arcface-keras")
+
+
+def test_file_without_alignment_versions_loads_and_is_refused(tmp_path):
+    rows = json.loads(CALIBRATION_FILE.read_text())
+    for row in rows:
+        for field in ("chip", "alignment_version", "command"):
+            del row[field]
+    path = tmp_path / "calibration.json"
+    path.write_text(json.dumps(rows, indent=1))
+    assert len(load_calibrations(path)) == len(ENTRIES)
+    config = PipelineConfig(detector="hog")
+    assert calibrated(config, "euclidean", path) is None
+    choice = default_threshold(config, "euclidean", path)
+    assert choice.value == FALLBACK_THRESHOLDS["euclidean"]
+    assert "unrecorded" in choice.source
+
+
+# Fresh embeddings of LFW images against the stored hog distances: the stored numbers are what today's
+# pipeline gives. Measured on these 40 pairs (4 per fold, 2 same + 2 different; one image has no face
+# and takes the centre box): max abs difference 3.3e-7 (euclidean), 1.0e-7 (cosine), from float32
+# storage and TensorFlow's CPU kernels; any change of detector, alignment or model moves them by 1e-2 or more.
+PIPELINE_DISTANCE_TOLERANCE = 1e-5
+
+
+def test_stored_hog_distances_are_reproduced_from_lfw_images(full_lfw_home, stored_distances):
+    config = PipelineConfig(detector="hog")
+    embedded = embed_lfw_pairs(full_lfw_home, config, limit=40)
+    all_pairs = read_lfw_pairs(full_lfw_home, "10_folds")
+    index = [all_pairs.index(p) for p in embedded.pairs]
+    assert len(index) == 40 and len(set(PAIRS_TXT_FOLDS[index])) == 10
+    assert embedded.embedder == "dlib_resnet_v1-keras"
+    for metric in ("euclidean", "cosine"):
+        fresh = paired_distances(embedded.a, embedded.b, metric=metric)
+        stored = stored_distances[f"dlib_resnet_v1-keras|hog|{metric}"][index].astype(np.float64)
+        np.testing.assert_allclose(fresh, stored, rtol=0, atol=PIPELINE_DISTANCE_TOLERANCE)
+    assert np.array_equal(stored_distances["same"][index], [p.same for p in embedded.pairs])
