@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import io
 import sqlite3
+import urllib.request
 import zipfile
 from pathlib import Path
 
@@ -391,6 +392,9 @@ def test_gallery_offers_the_full_lfw_and_says_when_offline(app: AppTest, tmp_pat
         monkeypatch.setenv(name, closed)
     for name in ("no_proxy", "NO_PROXY"):
         monkeypatch.delenv(name, raising=False)
+    # urllib builds its shared opener with the proxies of the moment: drop it afterwards, so the closed
+    # proxy does not outlive this test in the process.
+    monkeypatch.setattr(urllib.request, "_opener", None)
     app.button(key="gallery_download_lfw").click().run()
     assert not app.exception
     assert "LFW could not be downloaded" in joined(app.error) and "needs internet access" in joined(app.error)

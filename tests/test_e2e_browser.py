@@ -49,13 +49,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+# Loopback never goes through a proxy: urllib's shared opener keeps the proxies of the environment it
+# was first built in (an offline-download test sets closed ones), so this check uses its own.
+_LOCAL = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
 def _wait_healthy(url: str, server: subprocess.Popen, log: Path) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while time.monotonic() < deadline:
         if server.poll() is not None:
             pytest.fail(f"streamlit exited with {server.returncode}:\n{log.read_text()[-3000:]}")
         try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
+            with _LOCAL.open(f"{url}/_stcore/health", timeout=2) as answer:
                 if answer.status == 200:
                     return
         except OSError:
