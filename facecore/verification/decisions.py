@@ -30,6 +30,7 @@ threshold); ``majority`` names the k-NN vote's winner instead. Both are always r
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -210,4 +211,4 @@ def identify_decision(
         rule=rule,
     )
     name = result.nearest_name if rule is Rule.NEAREST else (winner or UNKNOWN)
-    return Identification(**{**result.__dict__, "name": name})
+    return dataclasses.replace(result, name=name)
