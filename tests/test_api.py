@@ -8,7 +8,6 @@ import socket
 import subprocess
 import sys
 import time
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from facecore.gallery import Gallery
 from facecore.images import decode_image, read_bytes
 from facecore.pipeline import FacePipeline, build_pipeline
 from facecore.verification import default_threshold, verify_against
+from tests.archives import zip_bytes
 from tests.bad_inputs import KINDS, bad_input
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -115,12 +115,6 @@ def upload(data: bytes, name: str = "photo.jpg") -> tuple[str, bytes, str]:
     return (name, data, "image/jpeg")
 
 
-def make_zip(entries: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, data in entries.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
 
 
 def embedding_of(pipeline: FacePipeline, data: bytes) -> np.ndarray:
@@ -479,7 +473,7 @@ def test_import_people_from_a_zip(
 ) -> None:
     """A zip with one folder per person (inside one top folder): good photos enrolled, the rest reported."""
     kit = [read_bytes(path) for path in faces_small["kit_harington"][:2]]
-    archive = make_zip(
+    archive = zip_bytes(
         {
             "people/Kit_Harington/1.jpg": kit[0],
             "people/Kit_Harington/2.jpg": kit[1],
@@ -529,7 +523,7 @@ def test_import_people_from_a_zip(
 
     before = gallery_state(tmp_path / "gallery")
     assert_error(send(b"PK but not a zip at all"), 422, "zip")
-    assert_error(send(make_zip({"loose.jpg": photos["rose"]})), 422, "person folders")
+    assert_error(send(zip_bytes({"loose.jpg": photos["rose"]})), 422, "person folders")
     assert_error(client.post("/people/import"), 422, "archive")
     for method in ("GET", "PATCH", "DELETE"):  # not /people/{person_id} with person_id "import"
         wrong = client.request(method, "/people/import")
@@ -544,14 +538,14 @@ def test_import_limits(tmp_path: Path, pipeline: FacePipeline, photos: dict[str,
     limits = {"max_upload_bytes": len(kit) - 1, "max_zip_bytes": len(kit) + 10_000}  # kit: one byte over
     with make_client(tmp_path / "gallery", pipeline, **limits) as client:
         one = client.post(
-            "/people/import", files={"archive": ("k.zip", make_zip({"Kit/1.jpg": kit}), "application/zip")}
+            "/people/import", files={"archive": ("k.zip", zip_bytes({"Kit/1.jpg": kit}), "application/zip")}
         )
         assert one.status_code == 200, one.text
         assert one.json()["enrolled"] == 0
         (skipped,) = one.json()["skipped_files"]
         assert skipped["file"] == "Kit/1.jpg" and "larger than the" in skipped["reason"]
         assert "upload limit" in skipped["reason"]
-        two = make_zip({"Kit/1.jpg": kit, "Kit/2.jpg": kit})
+        two = zip_bytes({"Kit/1.jpg": kit, "Kit/2.jpg": kit})
         assert_error(client.post("/people/import", files={"archive": ("k.zip", two, "application/zip")}), 413)
         assert client.get("/health").json()["max_zip_bytes"] == len(kit) + 10_000
 

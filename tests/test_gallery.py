@@ -7,7 +7,6 @@ import io
 import multiprocessing
 import threading
 import traceback
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +21,7 @@ from facecore.images import decode_image, read_bytes
 from facecore.pipeline import FacePipeline
 from facecore.types import EmbeddedFace, Face
 from facecore.verification.decisions import identify_decision
+from tests.archives import zip_bytes
 
 THRESHOLD = 0.6  # dlib's published euclidean operating point
 
@@ -492,19 +492,13 @@ def test_export_csv_and_npz(enrolled: Path, model: str) -> None:
 # ----------------------------------------------------------------------------- importing many photos
 
 
-def zip_of(files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, data in files.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
 
 
 def test_a_zip_with_one_folder_per_person_is_enrolled_and_its_bad_files_reported(
     tmp_path: Path, pipeline, faces_small, model: str
 ) -> None:
     photo = {(p, n): read_bytes(faces_small[p][n - 1]) for p, n in [("obama", 1), ("obama", 2), ("biden", 1)]}
-    data = zip_of(
+    data = zip_bytes(
         {
             # One top folder wraps the person folders; it is not a person.
             "people/Barack_Obama/1.jpg": photo["obama", 1],
@@ -556,7 +550,7 @@ def test_a_zip_with_one_folder_per_person_is_enrolled_and_its_bad_files_reported
 
 def test_zip_jobs_without_a_wrapping_folder_skip_loose_and_nested_files() -> None:
     jobs = zip_jobs(
-        zip_of(
+        zip_bytes(
             {
                 "Ada_Lovelace/1.png": b"1",
                 "Ada_Lovelace/2.webp": b"2",
@@ -572,7 +566,7 @@ def test_zip_jobs_without_a_wrapping_folder_skip_loose_and_nested_files() -> Non
         ("Ada Lovelace", "Ada_Lovelace/2.webp", b"2"),
         ("Grace Hopper", "Grace_Hopper/1.jpeg", b"3"),
     ]
-    assert zip_jobs(zip_of({"readme.txt": b"no photos here"})) == []
+    assert zip_jobs(zip_bytes({"readme.txt": b"no photos here"})) == []
 
 
 def test_a_bad_or_oversized_zip_is_refused_with_a_reason(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -583,11 +577,11 @@ def test_a_bad_or_oversized_zip_is_refused_with_a_reason(monkeypatch: pytest.Mon
     photos = {f"Ada/{i}.jpg": b"x" for i in range(3)}
     monkeypatch.setattr(importing, "ZIP_MAX_FILES", 2)
     with pytest.raises(GalleryError, match=r"too large \(limit 2 images"):
-        zip_jobs(zip_of(photos))
+        zip_jobs(zip_bytes(photos))
     monkeypatch.setattr(importing, "ZIP_MAX_FILES", 5000)
     monkeypatch.setattr(importing, "ZIP_MAX_BYTES", 2)  # the three photos unpack to 3 bytes
     with pytest.raises(GalleryError, match="too large"):
-        zip_jobs(zip_of(photos))
+        zip_jobs(zip_bytes(photos))
 
 
 def test_folder_and_photo_jobs(tmp_path: Path, pipeline, faces_small) -> None:
