@@ -137,7 +137,7 @@ def summary_with_ci(
 ) -> pd.DataFrame:
     """AUC, EER and accuracy at ``threshold`` with percentile-bootstrap 95% intervals.
 
-    Genuine and impostor pairs are resampled separately (see :func:`facecore.metrics.bootstrap_ci`).
+    Genuine and impostor pairs are resampled separately (see :func:`facecore.verification.metrics.bootstrap_ci`).
     """
     statistics: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
         "AUC": roc_auc,

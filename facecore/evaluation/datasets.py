@@ -207,7 +207,7 @@ def pair_labels(pairs: Iterable[Pair]) -> np.ndarray:
 
 
 def pair_folds(pairs: Iterable[Pair]) -> np.ndarray:
-    """The fold id of each pair, for :func:`facecore.metrics.kfold_verification`."""
+    """The fold id of each pair, for :func:`facecore.verification.metrics.kfold_verification`."""
     return np.array([p.fold for p in pairs], dtype=np.int64)
 
 

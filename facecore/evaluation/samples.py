@@ -181,7 +181,7 @@ def pixel_naive_bayes_baseline(
 ) -> PixelBaseline:
     """GaussianNB fitted on LFW DevTrain and scored on DevTest, features = both 62x47 crops' pixels.
 
-    Uses scikit-learn's own LFW pair crops (:func:`facecore.datasets.sklearn_pixel_pairs`); a model
+    Uses scikit-learn's own LFW pair crops (:func:`facecore.evaluation.datasets.sklearn_pixel_pairs`); a model
     that knows nothing about faces, to show what the embeddings add.
     """
     from sklearn.naive_bayes import GaussianNB
