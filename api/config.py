@@ -28,7 +28,8 @@ from pathlib import Path
 
 from facecore.config import DEFAULT_DETECTOR, PipelineConfig
 from facecore.detection import DETECTORS
-from facecore.embedding import DEFAULT_EMBEDDER, EMBEDDERS
+from facecore.embedding import DEFAULT_EMBEDDER
+from facecore.embedding.base import builtin_embedders
 from facecore.gallery import default_gallery_dir
 from facecore.images import MAX_PIXELS
 from facecore.verification import Threshold, default_threshold
@@ -42,11 +43,6 @@ MULTIPART_OVERHEAD_BYTES = 64 * 1024  # boundaries and part headers around the f
 MIN_DETECTION_SIDE = 32
 IMPORT_PATH = "/people/import"
 MB = 1024 * 1024
-
-
-def pretrained_embedders() -> list[str]:
-    """The embedders the API can serve: every registered one but your own ``.keras`` file."""
-    return [name for name in EMBEDDERS.names() if name != "keras-file"]
 
 
 def _flag(value: str) -> bool:
@@ -88,9 +84,9 @@ class ApiConfig:
                 f"FACECORE_API_DETECTOR={detector!r}: choose one of {', '.join(DETECTORS.names())}"
             )
         embedder = env.get("FACECORE_API_EMBEDDER", DEFAULT_EMBEDDER)
-        if embedder not in pretrained_embedders():
+        if embedder not in builtin_embedders():
             raise ValueError(
-                f"FACECORE_API_EMBEDDER={embedder!r}: choose one of {', '.join(pretrained_embedders())}"
+                f"FACECORE_API_EMBEDDER={embedder!r}: choose one of {', '.join(builtin_embedders())}"
             )
         fields: dict[str, object] = {
             "detector": detector,

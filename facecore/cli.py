@@ -11,13 +11,9 @@ from pathlib import Path
 from facecore.config import DEFAULT_DETECTOR, PipelineConfig
 from facecore.detection import DETECTORS
 from facecore.embedding import DEFAULT_EMBEDDER, EMBEDDERS
+from facecore.embedding.base import builtin_embedders
 from facecore.evaluation.datasets import LFW_SUBSETS
 from facecore.verification.metrics import METRICS
-
-
-def _pretrained_embedders() -> list[str]:
-    """Embedders that need no file of your own (``keras-file`` is used through the dashboard)."""
-    return [name for name in EMBEDDERS.names() if name != "keras-file"]
 
 
 def _choices_help(registry, names: list[str]) -> str:
@@ -36,8 +32,8 @@ def _add_pipeline_options(parser: argparse.ArgumentParser) -> None:
         "--detector", choices=DETECTORS.names(), default=DEFAULT_DETECTOR, help=_choices_help(DETECTORS, DETECTORS.names())
     )
     parser.add_argument(
-        "--embedder", choices=_pretrained_embedders(), default=DEFAULT_EMBEDDER,
-        help=_choices_help(EMBEDDERS, _pretrained_embedders()),
+        "--embedder", choices=builtin_embedders(), default=DEFAULT_EMBEDDER,
+        help=_choices_help(EMBEDDERS, builtin_embedders()),
     )
     parser.add_argument(
         "--flip-tta", action="store_true", help="average each chip's and its mirror's embedding"

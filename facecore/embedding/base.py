@@ -19,7 +19,6 @@ import numpy as np
 from facecore.registry import Registry
 
 CHIP_SIZE = 150
-CHIP_SHAPE = (CHIP_SIZE, CHIP_SIZE, 3)
 
 
 class Embedder(ABC):
@@ -98,6 +97,11 @@ DEFAULT_EMBEDDER = "dlib-keras"
 @functools.lru_cache(maxsize=8)
 def _cached_embedder(name: str, options: tuple[tuple[str, Any], ...]) -> Embedder:
     return EMBEDDERS.create(name, **dict(options))
+
+
+def builtin_embedders() -> list[str]:
+    """The embedders that need no file of your own: every registered one but ``keras-file``."""
+    return [name for name in EMBEDDERS.names() if name != "keras-file"]
 
 
 def get_embedder(name: str = DEFAULT_EMBEDDER, **options: Any) -> Embedder:
