@@ -10,6 +10,10 @@ when ``$FACECORE_LFW_HOME`` points at it).
   ``sklearn`` = the LFW data home), made of symlinks, for tests that build paths under one root.
 
 ``FACECORE_REQUIRE_DATA=1`` turns every data skip into a failure (CI's full-LFW run).
+
+Modules whose outcome cannot depend on which LFW is found (they read only ``samples/`` photos, arrays or
+the source) are listed in ``LFW_INDEPENDENT`` and marked ``lfw_independent``: CI runs them once, in its
+fresh-clone pass, and skips them in the full-LFW pass (``-m "not lfw_independent"``).
 """
 
 from __future__ import annotations
@@ -24,6 +28,17 @@ from facecore.evaluation.datasets import LFW_HOME_ENV, SAMPLES_DIR, LfwSource, f
 REPO_ROOT = Path(__file__).resolve().parents[1]
 REQUIRE_DATA = os.environ.get("FACECORE_REQUIRE_DATA") == "1"
 FULL_LFW_FIXTURE = "full_lfw_home"
+LFW_INDEPENDENT = frozenset({
+    "test_architecture.py",
+    "test_e2e_browser.py",
+    "test_gallery.py",
+    "test_gallery_stress.py",
+    "test_images.py",
+    "test_metrics.py",
+    "test_pipeline.py",
+    "test_properties.py",
+    "test_triplet.py",
+})
 
 
 def skip_for_data(reason: str) -> None:
@@ -35,10 +50,12 @@ def skip_for_data(reason: str) -> None:
 
 @pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects, so ``-m full_lfw`` / ``-m "not full_lfw"`` work
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark every test that uses ``full_lfw_home`` ``full_lfw`` (the marker is declared in pyproject.toml)."""
+    """Mark tests ``full_lfw`` (they use ``full_lfw_home``) and ``lfw_independent`` (see the docstring)."""
     for item in items:
         if FULL_LFW_FIXTURE in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.full_lfw)
+        elif item.path.name in LFW_INDEPENDENT:
+            item.add_marker(pytest.mark.lfw_independent)
 
 
 @pytest.fixture(scope="session")
