@@ -5,7 +5,7 @@
 Starts one ``streamlit run app.py`` on a free loopback port (empty temporary gallery and embedding cache,
 as ``tests/test_e2e_browser.py`` does) and drives it with headless Chromium (Debian's ``chromium``,
 through Playwright). Each run opens a fresh browser context (so a fresh Streamlit session) on Verify,
-waits until both photo uploaders are on the page, chooses photo A and photo B at once
+waits until both photo uploaders are on the page and its first run is over, chooses photo A and photo B at once
 (``set_input_files`` on the two ``st.file_uploader`` inputs, back to back, as the test does) and waits
 up to ``--timeout`` seconds for "Same person" or "Different people".
 
@@ -13,13 +13,18 @@ Pairs alternate between two photos of one person and photos of two people from
 ``samples/faces_small``; every run uses copies with a run-specific trailer after the image data
 (decoders ignore it), so no cache (Streamlit's, the embedding cache) has seen the bytes.
 
-A run that gets no decision in time is a hang. For each hang the script saves, under ``--out``, a
-screenshot, the page's text, and the server log's tail, and records the state the page was in: the
-script state Streamlit's front end shows (running or not), which uploaders show a file, whether
-"Choose two photos" is on the page, and whether the decision arrived in a further grace period.
+Every run records what goes over the wire: the upload requests, and each WebSocket message both
+ways, decoded with Streamlit's protobufs (reruns with the uploaders' values, upload-URL requests and
+replies, run starts and ends). A run that gets no decision in time is a hang. For each hang the
+script saves, under ``--out``, a screenshot, the page's text and HTML, that trace and the server
+log's tail, and records the state the page was in: the script state Streamlit's front end shows,
+which uploaders show a file, whether "Choose two photos" is on the page, whether the file inputs
+are the ones chosen into (not remounted), and whether the decision came in a further grace period.
 
-Prints one JSON summary: runs, hangs (with their states), answer time p50/p95/max in seconds, wrong
-answers and the load average before and after.
+Prints one JSON summary: runs, hangs (with their states), answer time p50/p95/max in seconds (the
+first answer, which loads the models, apart), wrong answers, upload-URL requests and replies over all
+runs, and the load average before and after. The hang this found, and its fix, are described in
+``ui/streamlit_fixes.py`` and docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -149,18 +154,18 @@ class Trace:
         page.on("request", lambda r: self._http("->", r) if "upload_file" in r.url else None)
         page.on("requestfinished", lambda r: self._http("<-", r) if "upload_file" in r.url else None)
         page.on("requestfailed", lambda r: self._http("FAILED", r) if "upload_file" in r.url else None)
-        page.on("console", lambda m: self._add(f"console {m.type}: {m.text[:300]}"))
+        page.on("console", lambda m: self.note(f"console {m.type}: {m.text[:300]}"))
         page.on("websocket", self._websocket)
 
-    def _add(self, text: str) -> None:
+    def note(self, text: str) -> None:
         self.events.append(f"{time.perf_counter() - self.started:8.3f} {text}")
 
     def _http(self, way: str, request) -> None:
-        self._add(f"http {way} {request.method} {request.url.rsplit('/', 1)[-1][:8]}")
+        self.note(f"http {way} {request.method} {request.url.rsplit('/', 1)[-1][:8]}")
 
     def _websocket(self, ws) -> None:
-        ws.on("framesent", lambda payload: self._add("ws -> " + _back_msg(payload)))
-        ws.on("framereceived", lambda payload: self._add("ws <- " + _forward_msg(payload)))
+        ws.on("framesent", lambda payload: self.note("ws -> " + _back_msg(payload)))
+        ws.on("framereceived", lambda payload: self.note("ws <- " + _forward_msg(payload)))
 
 
 def _widget_value(state) -> str:
@@ -222,11 +227,11 @@ def verify_once(browser, url: str, a: Path, b: Path, timeout_s: float) -> tuple[
     page.locator(IDLE).wait_for(timeout=120_000)
     page.evaluate(MARK_INPUTS)  # a hang report says whether the inputs were replaced since
     started = time.perf_counter()
-    trace._add("choosing photo A")
+    trace.note("choosing photo A")
     uploads.nth(0).set_input_files(str(a))
-    trace._add("choosing photo B")
+    trace.note("choosing photo B")
     uploads.nth(1).set_input_files(str(b))
-    trace._add("both chosen")
+    trace.note("both chosen")
     answer = page.locator(DECISION).first
     try:
         answer.wait_for(timeout=timeout_s * 1000)
