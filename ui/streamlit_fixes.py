@@ -1,0 +1,55 @@
+"""Work-arounds for Streamlit bugs the dashboard hits, applied once per server by ``app.py``.
+
+:func:`keep_replies_across_reruns` fixes the Verify hang of two photos chosen at once (Streamlit 1.67;
+docs/benchmarks.md, "Dashboard"). Choosing a photo in an ``st.file_uploader`` is a round trip: the
+browser asks the server for an upload URL (a ``file_urls_request`` message), waits for the reply
+(``file_urls_response``), uploads the file, and only then sends the new widget value that reruns the
+page. The server puts its reply in the session's outgoing queue, which is sent to the browser a few
+milliseconds later. When a script run starts, Streamlit clears that queue of the previous run's
+output, keeping only run lifecycle messages (``ForwardMsgQueue.clear(retain_lifecycle_msgs=True)``),
+and the upload URL reply is not among them. So when the second photo's URL request arrives just
+after the first photo's rerun request (both photos chosen at once), the run the first photo starts
+can throw the second photo's reply away before it is sent. The browser waits for it forever: the
+second uploader shows no file, nothing is sent, and the page keeps saying "Choose two photos".
+
+The fix keeps the replies to the browser's own requests (upload URLs, backend operations, heartbeat
+acknowledgements: none of them is a script run's output) when the queue is cleared at the start of
+a run. It changes nothing else: script output is cleared as before.
+
+Contract: :func:`keep_replies_across_reruns` is idempotent and cheap, so ``app.py`` calls it on every
+run; importing this module changes nothing.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from streamlit.runtime.forward_msg_queue import ForwardMsgQueue
+
+#: Messages that answer a request of the browser; the browser waits for each of them by its id.
+REPLY_TYPES = frozenset({"file_urls_response", "backend_operation_response", "heartbeat_ack"})
+
+_MARK = "_facecore_keeps_replies"
+
+
+def _keeping_replies(clear):
+    @functools.wraps(clear)
+    def clear_keeping_replies(self, retain_lifecycle_msgs: bool = False, fragment_ids_this_run=None) -> None:
+        replies = [m for m in self._queue if m.WhichOneof("type") in REPLY_TYPES] if retain_lifecycle_msgs else []
+        clear(self, retain_lifecycle_msgs=retain_lifecycle_msgs, fragment_ids_this_run=fragment_ids_this_run)
+        kept = {id(m) for m in self._queue}  # a fragment run's clear keeps non-delta messages itself
+        self._queue.extend(m for m in replies if id(m) not in kept)
+
+    setattr(clear_keeping_replies, _MARK, True)
+    return clear_keeping_replies
+
+
+def replies_kept() -> bool:
+    """Whether :func:`keep_replies_across_reruns` is in effect in this process."""
+    return getattr(ForwardMsgQueue.clear, _MARK, False)
+
+
+def keep_replies_across_reruns() -> None:
+    """Make the start of a script run keep queued replies to the browser's requests (see the module doc)."""
+    if not replies_kept():
+        ForwardMsgQueue.clear = _keeping_replies(ForwardMsgQueue.clear)
