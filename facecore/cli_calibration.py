@@ -1,0 +1,94 @@
+"""Command line for one's own data: ``evaluate`` (a folder per person, or a pairs CSV with its images).
+
+``python -m facecore evaluate --folder DIR | --pairs CSV --images DIR [--detector] [--embedder]``
+prints readable lines, then, last, one JSON line with the keys of ``evaluate-lfw``'s summary
+(plus the set's name and pair counts). ``--per-pair FILE`` writes one CSV row per pair (names,
+truth, distance, fold, decision at the k-fold threshold). A bad input exits with status 2 and one
+sentence on stderr, and prints no summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from facecore.verification.metrics import METRICS
+
+
+def add_evaluate(commands, add_pipeline_options: Callable[[argparse.ArgumentParser], None]) -> None:
+    """The ``evaluate`` sub-command's options."""
+    evaluate = commands.add_parser(
+        "evaluate", help="score a labelled set of your own (a folder per person, or a pairs CSV and its images)"
+    )
+    source = evaluate.add_mutually_exclusive_group(required=True)
+    source.add_argument("--folder", type=Path, help="a folder with one sub-folder of photos per person")
+    source.add_argument("--pairs", type=Path, help="a CSV with the columns image_a,image_b,same (1 or 0)")
+    evaluate.add_argument("--images", type=Path, help="the folder the pairs CSV's image names are relative to")
+    add_pipeline_options(evaluate)
+    evaluate.add_argument("--metric", choices=METRICS, default="euclidean")
+    evaluate.add_argument("--max-impostors", type=int, default=None, help="impostor pairs sampled from a folder")
+    evaluate.add_argument("--seed", type=int, default=0, help="seed of the impostor sample and the bootstrap")
+    evaluate.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples of the procedure (0: none)")
+    evaluate.add_argument("--per-pair", type=Path, default=None, help="write per-pair distances and decisions here")
+    evaluate.add_argument("--no-cache", action="store_true", help="recompute every embedding")
+    evaluate.add_argument("--cache-dir", type=Path, default=None, help="default: $FACECORE_CACHE_DIR or ~/.cache/facecore")
+
+
+def _pair_set(args: argparse.Namespace):
+    from facecore.evaluation.own_pairs import MAX_IMPOSTORS, OwnDataError, folder_pairs, read_pairs_csv
+
+    if args.folder is not None:
+        return folder_pairs(args.folder, max_impostors=args.max_impostors or MAX_IMPOSTORS, seed=args.seed)
+    if args.images is None:
+        raise OwnDataError("--pairs needs --images, the folder its image names are relative to.")
+    if not args.pairs.is_file():
+        raise OwnDataError(f"The pairs file {args.pairs} does not exist.")
+    return read_pairs_csv(args.pairs, args.images)
+
+
+def run_evaluate(args: argparse.Namespace, config) -> int:
+    from tqdm import tqdm
+
+    from facecore.cache import EmbeddingCache
+    from facecore.evaluation.analysis import procedure_summary_with_ci
+    from facecore.evaluation.own_data import evaluate_pairs
+    from facecore.evaluation.own_pairs import OwnDataError
+
+    try:
+        pair_set = _pair_set(args)
+    except (OwnDataError, FileNotFoundError) as error:
+        print(error, file=sys.stderr)
+        return 2
+    cache = None if args.no_cache else EmbeddingCache(args.cache_dir)
+    with tqdm(total=0, unit="img", desc=f"embedding {pair_set.name}", file=sys.stderr) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        evaluation = evaluate_pairs(pair_set, config, metric=args.metric, cache=cache, progress=progress)
+    summary = evaluation.summary()
+    print(
+        f"{pair_set.name}: {summary['genuine_pairs']} genuine + {summary['impostor_pairs']} impostor pairs, "
+        f"{summary['images']} images, protocol: {evaluation.config['protocol']}"
+    )
+    print(f"pipeline: detector={config.detector} embedder={evaluation.config['embedder']} metric={args.metric}")
+    print(
+        f"accuracy {100 * summary['accuracy']:.2f}% +- {100 * summary['accuracy_std']:.2f}   "
+        f"AUC {summary['auc']:.4f}   EER {100 * summary['eer']:.2f}%   "
+        f"TAR@FAR=1e-3 {100 * summary['tar_at_far_1e-3']:.2f}%   threshold {summary['threshold']:.4f}"
+    )
+    if args.bootstrap > 0:
+        table = procedure_summary_with_ci(evaluation.distances, evaluation.same, n_boot=args.bootstrap, seed=args.seed)
+        print(f"the whole procedure (choose the threshold, then use it), {args.bootstrap} bootstrap resamples:")
+        for row in table.itertuples(index=False):
+            print(f"  {row.metric:<9} {row.value:.4f}  95% interval [{row[2]:.4f}, {row[3]:.4f}]")
+    print(f"no face found in {summary['no_face']} of {summary['images']} images (centre box used); {summary['seconds']:.1f} s")
+    if args.per_pair is not None:
+        evaluation.per_pair().to_csv(args.per_pair, index=False)
+        print(f"per-pair distances and decisions written to {args.per_pair}")
+    print(json.dumps(summary))
+    return 0
