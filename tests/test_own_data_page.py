@@ -1,0 +1,57 @@
+"""The "Your data" page driven with AppTest: a zip per person is scored, a bad pairs CSV is refused whole."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from facecore.evaluation.datasets import SAMPLES_DIR
+from tests.archives import zip_bytes
+
+APP = Path(__file__).resolve().parents[1] / "app.py"
+FACES_SMALL = SAMPLES_DIR / "faces_small"
+
+
+@pytest.fixture
+def page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    monkeypatch.setenv("FACECORE_GALLERY_DIR", str(tmp_path / "gallery"))
+    at = AppTest.from_file(str(APP), default_timeout=300)
+    at.run()
+    at.switch_page("app_pages/own_data.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _people_zip() -> tuple[str, bytes, str]:
+    entries = {f"{p.parent.name}/{p.name}": p.read_bytes() for p in sorted(FACES_SMALL.glob("*/*.jpg"))}
+    return ("faces_small.zip", zip_bytes(entries), "application/zip")
+
+
+def test_a_zip_per_person_is_scored_with_plots_tables_and_both_faces_of_failures(page: AppTest) -> None:
+    page.file_uploader(key="own_zip").set_value(_people_zip())
+    page.run()
+    page.button(key="own_run").click().run()
+    assert not page.exception, page.exception
+    assert not page.error, [e.value for e in page.error]
+    assert "12 genuine and 124 impostor pairs from 17 images" in page.success[0].value
+    assert len(page.dataframe) >= 2  # TAR at fixed FARs, the bootstrap of the procedure
+    # a threshold far too high: every impostor pair near it is a false accept, shown with both faces
+    page.slider(key="own_threshold").set_value(page.slider(key="own_threshold").max).run()
+    assert not page.exception, page.exception
+    assert "false accept" in "\n".join(m.value for m in page.markdown)
+    assert len(page.image) >= 2
+    assert len(page.get("plotly_chart")) == 2  # the distributions and the ROC
+
+
+def test_a_pairs_csv_with_a_wrong_label_is_refused_and_nothing_is_shown(page: AppTest) -> None:
+    page.radio(key="own_kind").set_value("A pairs CSV and a zip of its images").run()
+    page.file_uploader(key="own_zip").set_value(_people_zip())
+    csv = b"image_a,image_b,same\nobama/1.jpg,obama/2.jpg,1\nobama/1.jpg,biden/1.jpg,perhaps\n"
+    page.file_uploader(key="own_csv").set_value(("pairs.csv", csv, "text/csv"))
+    page.run()
+    page.button(key="own_run").click().run()
+    assert not page.exception, page.exception
+    assert "Nothing was evaluated" in page.error[0].value and "Row(s) 2" in page.error[0].value
+    assert not page.success
