@@ -15,12 +15,14 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
+from facecore.config import PipelineConfig
 from facecore.evaluation.analysis import failure_cases, operating_points, procedure_summary_with_ci
 from facecore.evaluation.own_data import OwnEvaluation, evaluate_pairs
 from facecore.evaluation.own_pairs import OwnDataError, extract_zip, folder_pairs, read_pairs_csv
 from facecore.verification.metrics import rates_at_threshold
 from ui.charts import roc_chart
 from ui.feedback import progress_reporter, show_error, show_flashes
+from ui.operating_point import active_point_picker, save_point_form
 from ui.resources import embedding_cache
 from ui.settings import current_settings
 
@@ -58,9 +60,10 @@ if st.button("Evaluate", key="own_run", disabled=not ready, type="primary"):
     bar = st.progress(0.0, text="Embedding your photos")
     try:
         pair_set = read_set(kind, archive, pairs_csv)
-        st.session_state[_RESULT] = evaluate_pairs(
+        evaluation = evaluate_pairs(
             pair_set, settings.config, metric=settings.metric, cache=embedding_cache(), progress=progress_reporter(bar)
         )
+        st.session_state[_RESULT] = (evaluation, settings.config, settings.metric)
     except OwnDataError as exc:
         st.error(f"Nothing was evaluated: {exc}")
     except Exception as exc:
@@ -80,7 +83,7 @@ def histogram(d: np.ndarray, same: np.ndarray, threshold: float) -> go.Figure:
     return fig
 
 
-def show(result: OwnEvaluation) -> None:
+def show(result: OwnEvaluation, config: PipelineConfig, metric: str) -> None:
     s = result.summary()
     st.success(
         f"{s['set']}: {s['genuine_pairs']:,} genuine and {s['impostor_pairs']:,} impostor pairs from {s['images']} "
@@ -116,7 +119,12 @@ def show(result: OwnEvaluation) -> None:
         cols[2].markdown(f"**{row.kind}**: distance {row.distance:.4f}, {row.margin:.4f} past the threshold")
     st.download_button("Per-pair distances and decisions (CSV)", result.per_pair(threshold).to_csv(index=False),
                        f"{s['set']}_pairs.csv", "text/csv", key="own_csv_download")
+    st.subheader("Save as operating point")
+    st.caption(f"For {config.describe()}, {metric} distance: the Verify and Identify pages and the API then decide "
+               "with it when it is active, and give confidences from this set's distances.")
+    save_point_form(config, metric, d, same, source="own set", set_name=s["set"], threshold=threshold, key="own_save")
+    active_point_picker(config, metric, key="own_active")
 
 
-if (result := st.session_state.get(_RESULT)) is not None:
-    show(result)
+if (stored := st.session_state.get(_RESULT)) is not None:
+    show(*stored)

@@ -55,3 +55,27 @@ def test_a_pairs_csv_with_a_wrong_label_is_refused_and_nothing_is_shown(page: Ap
     assert not page.exception, page.exception
     assert "Nothing was evaluated" in page.error[0].value and "Row(s) 2" in page.error[0].value
     assert not page.success
+
+
+def test_save_as_operating_point_then_verify_decides_with_it_and_says_so(page: AppTest) -> None:
+    page.file_uploader(key="own_zip").set_value(_people_zip())
+    page.run()
+    page.button(key="own_run").click().run()
+    page.text_input(key="own_save_name").set_value("studio")
+    page.selectbox(key="own_save_target").set_value("EER")
+    page.button(key="FormSubmitter:own_save_form-Save as operating point").click().run()
+    assert not page.exception, page.exception
+    assert any("Saved operating point 'studio'" in s.value for s in page.success), [s.value for s in page.success]
+    threshold = float(page.session_state["threshold"])  # the sidebar now starts from the active point
+    assert "operating point 'studio'" in page.sidebar.caption[-1].value
+
+    page.switch_page("app_pages/verify.py").run()
+    page.file_uploader(key="verify_a_upload").set_value(("1.jpg", (FACES_SMALL / "obama/1.jpg").read_bytes(), "image/jpeg"))
+    page.file_uploader(key="verify_b_upload").set_value(("3.jpg", (FACES_SMALL / "obama/3.jpg").read_bytes(), "image/jpeg"))
+    page.run()
+    assert not page.exception, page.exception
+    captions = "\n".join(c.value for c in page.caption)
+    assert "Decided by operating point 'studio'" in captions and f"{threshold:.4f}" in captions
+    sentence = "\n".join(m.value for m in page.markdown)
+    assert "of 124 impostor pairs in 'faces_small'" in sentence or "none of 124 stranger comparisons" in sentence
+    assert "genuine pairs" in sentence
