@@ -94,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_pipeline_options(embed)
     embed.add_argument("--json", action="store_true", help="JSON lines only (no readable notes on stderr)")
     cli_calibration.add_evaluate(commands, _add_pipeline_options)
+    cli_calibration.add_operating_points(commands, _add_pipeline_options)
     return parser
 
 
@@ -195,6 +196,7 @@ COMMANDS = {
     "embed": run_embed,
     "download-lfw": run_download_lfw,
     "evaluate": lambda args: cli_calibration.run_evaluate(args, _config(args)),
+    "operating-points": lambda args: cli_calibration.run_operating_points(args, _config(args)),
 }
 
 

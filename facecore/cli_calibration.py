@@ -1,10 +1,14 @@
-"""Command line for one's own data: ``evaluate`` (a folder per person, or a pairs CSV with its images).
+"""Command line for one's own data and operating points.
 
-``python -m facecore evaluate --folder DIR | --pairs CSV --images DIR [--detector] [--embedder]``
-prints readable lines, then, last, one JSON line with the keys of ``evaluate-lfw``'s summary
-(plus the set's name and pair counts). ``--per-pair FILE`` writes one CSV row per pair (names,
-truth, distance, fold, decision at the k-fold threshold). A bad input exits with status 2 and one
-sentence on stderr, and prints no summary.
+* ``python -m facecore evaluate --folder DIR | --pairs CSV --images DIR [--detector] [--embedder]``
+  prints readable lines, then, last, one JSON line with the keys of ``evaluate-lfw``'s summary (plus
+  the set's name and pair counts). ``--per-pair FILE`` writes one CSV row per pair (names, truth,
+  distance, fold, decision at the k-fold threshold); ``--save-as NAME --target T [--activate]``
+  stores an operating point chosen on the set in the gallery. A bad input exits with status 2 and
+  one sentence on stderr, and prints no summary.
+* ``python -m facecore operating-points list|activate NAME|deactivate [--detector] [--embedder] [--metric]``
+  lists (last line: JSON) and chooses the active point of a configuration in the gallery
+  (``--gallery DIR``, default ``$FACECORE_GALLERY_DIR`` or ``./gallery``).
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from facecore.gallery.operating_points import OperatingPoints
 from facecore.verification.metrics import METRICS
+from facecore.verification.operating_points import TARGETS
 
 
 def add_evaluate(commands, add_pipeline_options: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -33,6 +39,10 @@ def add_evaluate(commands, add_pipeline_options: Callable[[argparse.ArgumentPars
     evaluate.add_argument("--seed", type=int, default=0, help="seed of the impostor sample and the bootstrap")
     evaluate.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples of the procedure (0: none)")
     evaluate.add_argument("--per-pair", type=Path, default=None, help="write per-pair distances and decisions here")
+    evaluate.add_argument("--save-as", default=None, help="store an operating point of this name, chosen on the set")
+    evaluate.add_argument("--target", choices=TARGETS[:-1], default="FAR <= 0.1%", help="what --save-as chooses for")
+    evaluate.add_argument("--activate", action="store_true", help="make the saved operating point the active one")
+    evaluate.add_argument("--gallery", type=Path, default=None, help="default: $FACECORE_GALLERY_DIR or ./gallery")
     evaluate.add_argument("--no-cache", action="store_true", help="recompute every embedding")
     evaluate.add_argument("--cache-dir", type=Path, default=None, help="default: $FACECORE_CACHE_DIR or ~/.cache/facecore")
 
@@ -47,6 +57,54 @@ def _pair_set(args: argparse.Namespace):
     if not args.pairs.is_file():
         raise OwnDataError(f"The pairs file {args.pairs} does not exist.")
     return read_pairs_csv(args.pairs, args.images)
+
+
+def _gallery(args: argparse.Namespace):
+    from facecore.gallery import Gallery, default_gallery_dir
+
+    return Gallery(args.gallery or default_gallery_dir())
+
+
+def add_operating_points(commands, add_pipeline_options: Callable[[argparse.ArgumentParser], None]) -> None:
+    """The ``operating-points`` sub-command's options."""
+    points = commands.add_parser("operating-points", help="list the stored operating points or choose the active one")
+    points.add_argument("action", choices=("list", "activate", "deactivate"))
+    points.add_argument("name", nargs="?", default=None, help="the point to activate")
+    add_pipeline_options(points)
+    points.add_argument("--metric", choices=METRICS, default="euclidean")
+    points.add_argument("--all", action="store_true", help="list every configuration's points")
+    points.add_argument("--gallery", type=Path, default=None, help="default: $FACECORE_GALLERY_DIR or ./gallery")
+
+
+def run_operating_points(args: argparse.Namespace, config) -> int:
+    from facecore.gallery import GalleryError
+
+    with _gallery(args) as gallery:
+        points = OperatingPoints(gallery.database)
+        try:
+            if args.action == "activate":
+                if not args.name:
+                    print("Name the operating point to activate.", file=sys.stderr)
+                    return 2
+                active = points.activate(config, args.metric, args.name)
+                print(f"active: {active.describe()}")
+            elif args.action == "deactivate":
+                points.activate(config, args.metric, None)
+                print(f"no active operating point for {config.describe()}, {args.metric}: the default decides")
+            listed = points.list(None if args.all else config, None if args.all else args.metric)
+        except GalleryError as error:
+            print(error, file=sys.stderr)
+            return 2
+    for p in listed:
+        print(f"{'*' if p.active else ' '} {p.describe()}")
+    rows = [
+        {"name": p.name, "model_version": p.model_version, "detector": p.detector, "metric": p.metric,
+         "threshold": p.threshold, "source": p.source, "set_name": p.set_name, "set_size": p.set_size,
+         "target": p.target, "active": p.active}
+        for p in listed
+    ]
+    print(json.dumps(rows))
+    return 0
 
 
 def run_evaluate(args: argparse.Namespace, config) -> int:
@@ -90,5 +148,13 @@ def run_evaluate(args: argparse.Namespace, config) -> int:
     if args.per_pair is not None:
         evaluation.per_pair().to_csv(args.per_pair, index=False)
         print(f"per-pair distances and decisions written to {args.per_pair}")
+    if args.save_as is not None:
+        from facecore.verification.operating_points import from_pairs
+
+        point = from_pairs(args.save_as, config, args.metric, evaluation.distances, evaluation.same,
+                           target=args.target, source="own set", set_name=pair_set.name)
+        with _gallery(args) as gallery:
+            saved = OperatingPoints(gallery.database).save(point, activate=args.activate)
+        print(f"saved {saved.describe()}{' (active)' if saved.active else ''} in {gallery.root}")
     print(json.dumps(summary))
     return 0

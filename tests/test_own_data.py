@@ -128,3 +128,24 @@ def test_cli_evaluate_ends_with_the_evaluate_lfw_keys_and_writes_per_pair_rows(t
     failed = run_cli("evaluate", "--pairs", str(bad), "--images", str(FACES_SMALL))
     assert failed.returncode == 2 and "lacks the column(s) same" in failed.stderr
     assert "{" not in failed.stdout  # no summary that could be taken as a result
+
+
+def test_cli_saves_lists_and_sets_operating_points_in_the_gallery(tmp_path) -> None:
+    gallery = str(tmp_path / "gallery")
+    saved = run_cli("evaluate", "--folder", str(FACES_SMALL), "--bootstrap", "0", "--save-as", "studio", "--target", "EER",
+                    "--activate", "--gallery", gallery)
+    assert saved.returncode == 0, saved.stderr
+    summary = json.loads(saved.stdout.splitlines()[-1])
+    assert "saved operating point 'studio'" in saved.stdout and "(active)" in saved.stdout
+
+    listed = run_cli("operating-points", "list", "--gallery", gallery)
+    points = json.loads(listed.stdout.splitlines()[-1])
+    assert [(p["name"], p["active"], p["target"], p["set_name"], p["set_size"]) for p in points] == [
+        ("studio", True, "EER", "faces_small", summary["pairs"])
+    ]
+    missing = run_cli("operating-points", "activate", "nope", "--gallery", gallery)
+    assert missing.returncode == 2 and "no operating point 'nope'" in missing.stderr
+    off = run_cli("operating-points", "deactivate", "--gallery", gallery)
+    assert off.returncode == 0 and json.loads(off.stdout.splitlines()[-1])[0]["active"] is False
+    on = run_cli("operating-points", "activate", "studio", "--gallery", gallery)
+    assert on.returncode == 0 and json.loads(on.stdout.splitlines()[-1])[0]["active"] is True
