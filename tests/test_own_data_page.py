@@ -1,4 +1,4 @@
-"""The "Your data" page driven with AppTest: a zip per person is scored, a bad pairs CSV is refused whole."""
+"""Issue 17 pages with AppTest: Your data scores a set and saves an operating point; Verify and Identify decide with it and give confidences."""
 
 from __future__ import annotations
 
@@ -79,3 +79,23 @@ def test_save_as_operating_point_then_verify_decides_with_it_and_says_so(page: A
     sentence = "\n".join(m.value for m in page.markdown)
     assert "of 124 impostor pairs in 'faces_small'" in sentence or "none of 124 stranger comparisons" in sentence
     assert "genuine pairs" in sentence
+
+
+def test_identify_gives_the_confidence_of_each_face_from_the_lfw_calibration(page: AppTest, tmp_path: Path) -> None:
+    from facecore.config import PipelineConfig
+    from facecore.gallery import Gallery
+    from facecore.pipeline import build_pipeline
+
+    pipeline = build_pipeline(PipelineConfig.interactive(detector="hog"))
+    with Gallery(tmp_path / "gallery") as gallery:
+        person = gallery.create_person("Obama")
+        gallery.enrol(person.id, (FACES_SMALL / "obama/1.jpg").read_bytes(), pipeline)
+    page.switch_page("app_pages/identify.py").run()
+    page.file_uploader(key="identify_probe_upload").set_value(
+        ("2.jpg", (FACES_SMALL / "obama/2.jpg").read_bytes(), "image/jpeg")
+    )
+    page.run()
+    assert not page.exception, page.exception
+    captions = "\n".join(c.value for c in page.caption)
+    assert "impostor pairs in 'LFW pairs.txt'" in captions or "stranger comparisons in 'LFW pairs.txt'" in captions
+    assert "of genuine pairs" in captions and "(threshold from: default)" in captions

@@ -130,3 +130,11 @@ def active_point_picker(config: PipelineConfig, metric: str, key: str) -> None:
             return
         flash("success", f"'{chosen}' now decides for {config.describe()}, {metric} distance.")
         st.rerun()
+
+
+def confidence_note(config: PipelineConfig, metric: str, distance: float | None) -> None:
+    """One caption: the empirical rates at ``distance`` on the deciding set (nothing without distance or data)."""
+    chosen = deciding(config, metric)
+    if distance is None or chosen.point is None:
+        return
+    st.caption(f"{confidence_at(chosen.point, distance).sentence()} (threshold from: {chosen.name})")
