@@ -95,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     embed.add_argument("--json", action="store_true", help="JSON lines only (no readable notes on stderr)")
     cli_calibration.add_evaluate(commands, _add_pipeline_options)
     cli_calibration.add_operating_points(commands, _add_pipeline_options)
+    cli_calibration.add_verify_batch(commands, _add_pipeline_options)
     return parser
 
 
@@ -197,6 +198,7 @@ COMMANDS = {
     "download-lfw": run_download_lfw,
     "evaluate": lambda args: cli_calibration.run_evaluate(args, _config(args)),
     "operating-points": lambda args: cli_calibration.run_operating_points(args, _config(args)),
+    "verify-batch": lambda args: cli_calibration.run_verify_batch(args, _config(args)),
 }
 
 

@@ -107,6 +107,51 @@ def run_operating_points(args: argparse.Namespace, config) -> int:
     return 0
 
 
+def add_verify_batch(commands, add_pipeline_options: Callable[[argparse.ArgumentParser], None]) -> None:
+    """The ``verify-batch`` sub-command's options."""
+    batch = commands.add_parser("verify-batch", help="verify every pair of a CSV (image_a,image_b) and write a CSV")
+    batch.add_argument("--pairs", type=Path, required=True, help="CSV with image_a,image_b (and optionally same)")
+    batch.add_argument("--images", type=Path, required=True, help="the folder the CSV's image names are relative to")
+    batch.add_argument("--output", type=Path, default=None, help="where to write the answers (default: stdout)")
+    add_pipeline_options(batch)
+    batch.add_argument("--metric", choices=METRICS, default="euclidean")
+    batch.add_argument("--threshold", type=float, default=None, help="decide with this instead of the active point")
+    batch.add_argument("--gallery", type=Path, default=None, help="whose active operating point decides")
+    batch.add_argument("--cache-dir", type=Path, default=None, help="default: $FACECORE_CACHE_DIR or ~/.cache/facecore")
+
+
+def run_verify_batch(args: argparse.Namespace, config) -> int:
+    from dataclasses import replace
+
+    from facecore.cache import EmbeddingCache
+    from facecore.evaluation.batch_verify import MAX_PAIRS, verify_pages
+    from facecore.evaluation.own_pairs import OwnDataError, read_pairs_csv
+    from facecore.pipeline import FacePipeline
+    from facecore.verification.operating_points import deciding_threshold
+
+    try:
+        if not args.pairs.is_file():
+            raise OwnDataError(f"The pairs file {args.pairs} does not exist.")
+        pair_set = read_pairs_csv(args.pairs, args.images, labelled=False, max_pairs=MAX_PAIRS)
+    except OwnDataError as error:
+        print(error, file=sys.stderr)
+        return 2
+    with _gallery(args) as gallery:
+        chosen = deciding_threshold(config, args.metric, OperatingPoints(gallery.database).active(config, args.metric))
+    if args.threshold is not None:
+        chosen = replace(chosen, threshold=args.threshold, name="command line", source=f"{args.threshold:g}: --threshold")
+    print(f"deciding with {chosen.name}: {chosen.source}", file=sys.stderr)
+    pipeline = FacePipeline(config, cache=EmbeddingCache(args.cache_dir))
+    out = open(args.output, "w", newline="") if args.output is not None else sys.stdout  # noqa: SIM115
+    try:
+        for text in verify_pages(pair_set, pipeline.embed_primary_faces, chosen, metric=args.metric):
+            out.write(text)
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    return 0
+
+
 def run_evaluate(args: argparse.Namespace, config) -> int:
     from tqdm import tqdm
 

@@ -47,11 +47,11 @@ class OwnDataError(ValueError):
 
 @dataclass(frozen=True)
 class OwnPair:
-    """One labelled pair: two image names relative to the set's root and whether they are one person."""
+    """One pair: two image names relative to the set's root and whether they are one person (None: not labelled)."""
 
     image_a: str
     image_b: str
-    same: bool
+    same: bool | None
 
 
 @dataclass(frozen=True)
@@ -69,11 +69,11 @@ class PairSet:
 
     @property
     def genuine(self) -> int:
-        return sum(p.same for p in self.pairs)
+        return sum(p.same is True for p in self.pairs)
 
     @property
     def impostor(self) -> int:
-        return len(self.pairs) - self.genuine
+        return sum(p.same is False for p in self.pairs)
 
 
 def _rel(path: Path, root: Path) -> str:
@@ -122,8 +122,20 @@ def _rows(problems: list[int]) -> str:
     return shown + (f" and {len(problems) - _SHOWN} more" if len(problems) > _SHOWN else "")
 
 
-def read_pairs_csv(source: str | os.PathLike[str] | bytes, images: str | os.PathLike[str], name: str | None = None) -> PairSet:
-    """The pairs of a CSV (a path or its bytes) whose image names are relative to ``images``; all or nothing."""
+def read_pairs_csv(
+    source: str | os.PathLike[str] | bytes,
+    images: str | os.PathLike[str],
+    name: str | None = None,
+    *,
+    labelled: bool = True,
+    max_pairs: int | None = None,
+) -> PairSet:
+    """The pairs of a CSV (a path or its bytes) whose image names are relative to ``images``; all or nothing.
+
+    ``labelled=False`` (batch verification) needs only ``image_a,image_b``; a ``same`` column is then
+    optional (checked when present) and the pairs need not hold both classes. More than ``max_pairs``
+    pairs is an error.
+    """
     root = Path(images).expanduser()
     if not root.is_dir():
         raise OwnDataError(f"The images folder {root} does not exist.")
@@ -133,16 +145,19 @@ def read_pairs_csv(source: str | os.PathLike[str] | bytes, images: str | os.Path
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise OwnDataError(f"The pairs file cannot be read as CSV ({exc}).") from None
     table.columns = [str(c).strip().lower() for c in table.columns]
-    missing = [c for c in PAIR_COLUMNS if c not in table.columns]
+    required = PAIR_COLUMNS if labelled else PAIR_COLUMNS[:2]
+    missing = [c for c in required if c not in table.columns]
     if missing:
         raise OwnDataError(
             f"The pairs file lacks the column(s) {', '.join(missing)}; its header must name "
-            f"{', '.join(PAIR_COLUMNS)} (found: {', '.join(table.columns) or 'nothing'})."
+            f"{', '.join(required)} (found: {', '.join(table.columns) or 'nothing'})."
         )
     if table.empty:
         raise OwnDataError("The pairs file has a header but no pairs.")
-    labels = [_label(v) for v in table["same"]]
-    bad_labels = [i + 1 for i, v in enumerate(labels) if v is None]
+    if max_pairs is not None and len(table) > max_pairs:
+        raise OwnDataError(f"The pairs file has {len(table):,} pairs; the limit is {max_pairs:,} per file.")
+    labels = [_label(v) for v in table["same"]] if "same" in table.columns else [None] * len(table)
+    bad_labels = [i + 1 for i, v in enumerate(labels) if v is None] if "same" in table.columns else []
     if bad_labels:
         raise OwnDataError(
             f"Row(s) {_rows(bad_labels)} of the pairs file have a 'same' value that is not 1/0, true/false, "
@@ -157,10 +172,10 @@ def read_pairs_csv(source: str | os.PathLike[str] | bytes, images: str | os.Path
         shown = ", ".join(unknown[:_SHOWN]) + (f" and {len(unknown) - _SHOWN} more" if len(unknown) > _SHOWN else "")
         raise OwnDataError(f"{len(unknown)} image(s) named in the pairs file are not in {root.name or root}: {shown}.")
     pairs = tuple(
-        OwnPair(a.replace("\\", "/"), b.replace("\\", "/"), bool(same))
+        OwnPair(a.replace("\\", "/"), b.replace("\\", "/"), same)
         for (a, b), same in zip(names.itertuples(index=False), labels, strict=True)
     )
-    if all(p.same for p in pairs) or not any(p.same for p in pairs):
+    if labelled and (all(p.same for p in pairs) or not any(p.same for p in pairs)):
         raise OwnDataError("The pairs file needs both genuine (same=1) and impostor (same=0) pairs.")
     return PairSet(name or (Path(source).name if not isinstance(source, bytes) else "pairs.csv"), root, pairs)
 
