@@ -92,3 +92,28 @@ def test_bad_operating_point_requests_get_json_errors_and_change_nothing(tmp_pat
         missing = client.put("/operating-points/active", json={"name": "nope"})
         assert missing.status_code == 404 and "no operating point 'nope'" in missing.json()["detail"]
         assert client.get("/operating-points").json() == []
+
+
+def test_voters_report_the_fraction_that_accept_beside_the_rules_decision(tmp_path, pipeline) -> None:
+    photos = sorted(OBAMA.glob("*.jpg"))
+    with TestClient(create_app(ApiConfig(gallery_root=tmp_path / "g"), pipeline)) as client:
+        person = client.post("/people", json={"name": "Obama"}).json()
+        for photo in photos[:3]:
+            added = client.post(f"/people/{person['id']}/faces", files={"image": (photo.name, photo.read_bytes())})
+            assert added.status_code in (200, 201), added.text
+        probe = {"image": (photos[3].name, photos[3].read_bytes())}
+        answers = {}
+        for rule in ("mean", "nearest", "majority"):
+            response = client.post(f"/verify/person/{person['id']}?rule={rule}", files=probe)
+            assert response.status_code == 200, response.text
+            answers[rule] = response.json()
+        for rule, body in answers.items():
+            assert body["voters"] == 3 and body["voter_confidence"] == body["votes"] / body["voters"]
+            assert body["operating_point"] == "default" and body["confidence"]["calibration_set"] == "LFW pairs.txt"
+        # a strict threshold between the distances splits the voters; the fraction follows
+        distances = sorted([answers["nearest"]["nearest_distance"], answers["mean"]["mean_distance"]])
+        split = client.post(f"/verify/person/{person['id']}?rule=majority&threshold={distances[0]}", files=probe).json()
+        assert 1 <= split["votes"] < 3 and split["voter_confidence"] == pytest.approx(split["votes"] / 3)
+        assert split["same_person"] == (split["votes"] * 2 > 3)
+        health = client.get("/health").json()
+        assert health["threshold_source"] == answers["mean"]["threshold_source"]
