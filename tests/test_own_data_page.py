@@ -99,3 +99,24 @@ def test_identify_gives_the_confidence_of_each_face_from_the_lfw_calibration(pag
     captions = "\n".join(c.value for c in page.caption)
     assert "impostor pairs in 'LFW pairs.txt'" in captions or "stranger comparisons in 'LFW pairs.txt'" in captions
     assert "of genuine pairs" in captions and "(threshold from: default)" in captions
+
+
+def test_threshold_lab_saves_an_lfw_operating_point_that_the_sidebar_then_uses(page: AppTest, tmp_path: Path) -> None:
+    from facecore.config import PipelineConfig
+    from facecore.gallery import Gallery
+    from facecore.gallery.operating_points import OperatingPoints
+
+    page.switch_page("app_pages/threshold_lab.py").run()
+    assert not page.exception, page.exception
+    page.radio(key="tl_source").set_value("stored").run()
+    page.text_input(key="tl_save_name").set_value("strict LFW")
+    page.selectbox(key="tl_save_target").set_value("FAR <= 0.1%")
+    page.button(key="FormSubmitter:tl_save_form-Save as operating point").click().run()
+    assert not page.exception, page.exception
+    saved = [s.value for s in page.success if "Saved operating point 'strict LFW'" in s.value]
+    assert saved and "FAR <= 0.1% on LFW set 'LFW pairs.txt' (6,000 pairs)" in saved[0]
+    with Gallery(tmp_path / "gallery") as gallery:
+        active = OperatingPoints(gallery.database).active(PipelineConfig(detector="hog"), "euclidean")
+    assert active.name == "strict LFW" and active.set_size == 6000
+    assert float(page.session_state["threshold"]) == pytest.approx(active.threshold, abs=1e-9)
+    assert "operating point 'strict LFW'" in page.sidebar.caption[-1].value
