@@ -8,6 +8,7 @@ through the cache and the k-fold protocol); this page lays the results out.
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from ui.settings import current_settings
 FOLDER = "A zip with one folder per person"
 PAIRS = "A pairs CSV and a zip of its images"
 _RESULT = "_own_data_result"
+_FOLDER = "_own_data_folder"  # the unpacked upload, removed when the next one is unpacked
 BOOTSTRAP_RESAMPLES = 200
 
 settings = current_settings()
@@ -43,7 +45,11 @@ st.caption(
 
 def read_set(kind: str, archive, pairs_csv):
     """The uploaded set as a PairSet (unpacked into a folder that lives as long as the session)."""
+    previous = st.session_state.pop(_FOLDER, None)
+    if previous is not None:
+        shutil.rmtree(previous, ignore_errors=True)
     folder = Path(tempfile.mkdtemp(prefix="facecore-own-"))
+    st.session_state[_FOLDER] = str(folder)
     root = extract_zip(archive.getvalue(), folder)
     name = Path(archive.name).stem
     if kind == FOLDER:

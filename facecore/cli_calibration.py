@@ -172,7 +172,11 @@ def run_evaluate(args: argparse.Namespace, config) -> int:
             bar.total = total
             bar.update(done - bar.n)
 
-        evaluation = evaluate_pairs(pair_set, config, metric=args.metric, cache=cache, progress=progress)
+        try:
+            evaluation = evaluate_pairs(pair_set, config, metric=args.metric, cache=cache, progress=progress)
+        except ValueError as error:  # e.g. too few pairs of a class for the folds
+            print(f"{pair_set.name} cannot be scored: {error}", file=sys.stderr)
+            return 2
     summary = evaluation.summary()
     print(
         f"{pair_set.name}: {summary['genuine_pairs']} genuine + {summary['impostor_pairs']} impostor pairs, "
