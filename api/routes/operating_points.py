@@ -12,6 +12,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException
 
 from api.config import METRIC
+from api.errors import ERRORS
 from api.routes.common import EngineDep
 from api.schemas_calibration import ActivateIn, OperatingPointIn, OperatingPointOut
 from facecore.gallery.operating_points import OperatingPoints
@@ -52,7 +53,7 @@ def create_point(body: OperatingPointIn, engine: EngineDep) -> OperatingPointOut
     return point_out(saved)
 
 
-@router.put("/operating-points/active", response_model=OperatingPointOut | None)
+@router.put("/operating-points/active", response_model=OperatingPointOut | None, responses={404: ERRORS[404]})
 def activate_point(body: ActivateIn, engine: EngineDep) -> OperatingPointOut | None:
     """Decide with the named point from now on (null: with the configuration's default threshold)."""
     try:
