@@ -11,31 +11,17 @@ import numpy as np
 import streamlit as st
 
 from facecore.config import PipelineConfig
-from facecore.gallery.operating_points import OperatingPoints
 from facecore.verification.operating_points import (
     DEFAULT_NAME,
     SOURCES,
     TARGETS,
     Deciding,
     confidence_at,
-    deciding_threshold,
     from_pairs,
 )
+from ui.charts import lfw_distance_chart
+from ui.deciding import deciding, stored_points
 from ui.feedback import flash, show_error
-from ui.resources import load_gallery
-
-
-def _points() -> OperatingPoints:
-    return OperatingPoints(load_gallery().database)
-
-
-def deciding(config: PipelineConfig, metric: str) -> Deciding:
-    """The active operating point of this configuration, else its default (also when the gallery is unreadable)."""
-    try:
-        active = _points().active(config, metric)
-    except Exception:  # an unreadable gallery must not stop a page: decide with the default
-        active = None
-    return deciding_threshold(config, metric, active)
 
 
 def decided_by(settings) -> str:
@@ -53,8 +39,6 @@ def confidence_chart(settings, marks: dict[str, float], *, height: int = 300) ->
     chosen = deciding(settings.config, settings.metric)
     st.caption(decided_by(settings))
     if chosen.name == DEFAULT_NAME:
-        from ui.charts import lfw_distance_chart
-
         lfw_distance_chart(settings, marks, height=height)
     else:
         _point_chart(settings, chosen, marks, height)
@@ -98,7 +82,7 @@ def save_point_form(config: PipelineConfig, metric: str, d: np.ndarray, same: np
             try:
                 point = from_pairs(name, config, metric, d, same, target=target, source=source if source in SOURCES
                                    else "own set", set_name=set_name, threshold=threshold)
-                saved = _points().save(point, activate=activate)
+                saved = stored_points().save(point, activate=activate)
             except Exception as exc:
                 show_error("The operating point was not saved", exc)
                 return
@@ -109,7 +93,7 @@ def save_point_form(config: PipelineConfig, metric: str, d: np.ndarray, same: np
 def active_point_picker(config: PipelineConfig, metric: str, key: str) -> None:
     """Choose which stored point of this configuration decides (or the default)."""
     try:
-        points = _points().list(config, metric)
+        points = stored_points().list(config, metric)
     except Exception as exc:
         show_error("The operating points could not be read", exc)
         return
@@ -124,7 +108,7 @@ def active_point_picker(config: PipelineConfig, metric: str, key: str) -> None:
         st.caption(("**active** " if p.active else "") + p.describe())
     if chosen != active and st.button("Make it active", key=f"{key}_apply"):
         try:
-            _points().activate(config, metric, None if chosen == DEFAULT_NAME else chosen)
+            stored_points().activate(config, metric, None if chosen == DEFAULT_NAME else chosen)
         except Exception as exc:
             show_error("The active operating point was not changed", exc)
             return

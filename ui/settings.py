@@ -4,7 +4,7 @@ A :class:`Settings` holds one :class:`~facecore.config.PipelineConfig` (detector
 TTA), the distance metric, the threshold the pages decide with and the default
 :class:`~facecore.verification.Threshold` it started from. The pickers list what the registries
 (``DETECTORS``, ``EMBEDDERS``) and the folder of kept models hold; the default threshold is the gallery's
-active operating point for the configuration (``ui.operating_point.deciding``), else
+active operating point for the configuration (``ui.deciding.deciding``), else
 :func:`facecore.verification.default_threshold`.
 
 Session-state keys (the widget keys, which tests and other pages use): ``detector``, ``metric``,
@@ -25,6 +25,7 @@ from facecore.verification import Threshold, default_threshold
 from facecore.verification.metrics import METRICS
 from facecore.verification.operating_points import DEFAULT_NAME
 from facecore.verification.thresholds import THRESHOLD_RANGES, Calibration, clamp_threshold
+from ui.deciding import deciding
 
 DEFAULT_METRIC = "euclidean"
 #: The registered embedder that reads a kept ``.keras`` file (offered as one entry per kept file).
@@ -111,8 +112,6 @@ def _help(registry, names) -> str:
 
 def _default(config: PipelineConfig, metric: str) -> Threshold:
     """The threshold that decides when the person sets none: the active operating point, else the default."""
-    from ui.operating_point import deciding
-
     chosen = deciding(config, metric)
     if chosen.name == DEFAULT_NAME:
         return default_threshold(config, metric)
