@@ -31,6 +31,7 @@ PAGES = {
     "Analysis": [
         st.Page("app_pages/distance_matrix.py", title="Distance matrix", icon=":material/grid_on:"),
         st.Page("app_pages/threshold_lab.py", title="Threshold lab", icon=":material/tune:"),
+        st.Page("app_pages/own_data.py", title="Your data", icon=":material/fact_check:"),
         st.Page("app_pages/embedding_space.py", title="Embedding space", icon=":material/scatter_plot:"),
         st.Page("app_pages/lfw_benchmark.py", title="LFW benchmark", icon=":material/leaderboard:"),
     ],

@@ -42,6 +42,7 @@ MAX_IMAGES_PER_REQUEST = 2  # /verify takes two
 MULTIPART_OVERHEAD_BYTES = 64 * 1024  # boundaries and part headers around the files
 MIN_DETECTION_SIDE = 32
 IMPORT_PATH = "/people/import"
+BATCH_PATH = "/verify/batch"  # a CSV and a zip
 MB = 1024 * 1024
 
 
@@ -112,7 +113,7 @@ class ApiConfig:
         return Threshold(float(self.threshold), f"{self.threshold:g}: set by FACECORE_API_THRESHOLD")
 
     def body_limit(self, path: str) -> int:
-        """The largest request body accepted on ``path``: one zip for the import, else two images."""
-        if path.rstrip("/") == IMPORT_PATH:
+        """The largest request body accepted on ``path``: one zip for the import and batch verify, else two images."""
+        if path.rstrip("/") in (IMPORT_PATH, BATCH_PATH):
             return self.max_zip_bytes + MULTIPART_OVERHEAD_BYTES
         return MAX_IMAGES_PER_REQUEST * self.max_upload_bytes + MULTIPART_OVERHEAD_BYTES

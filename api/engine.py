@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 from fastapi import HTTPException
@@ -82,6 +83,11 @@ class Engine:
                 "the face is larger, frontal and well lit.",
             )
         return found[0], len(found)
+
+    def embed_primary_faces(self, paths: Sequence[Path]) -> tuple[np.ndarray, np.ndarray]:
+        """``FacePipeline.embed_primary_faces`` of image files under the model lock (batch verification)."""
+        with self._model_lock:
+            return self.pipeline.embed_primary_faces(paths)
 
     def guarded_pipeline(self) -> GuardedPipeline:
         """The pipeline behind this engine's guards, for ``facecore.gallery`` calls that run it themselves."""

@@ -10,6 +10,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
+from api.schemas_calibration import ConfidenceOut, DecidedBy
 from facecore.verification import IDENTIFY_RULES, VOTING_RULES
 
 #: ``/verify/person/{id}?rule=``: how the distances to a person's faces become one decision.
@@ -83,7 +84,7 @@ class EmbeddingsOut(BaseModel):
     faces: list[EmbeddedFaceOut] = Field(description="Every face found, largest first (may be empty).")
 
 
-class VerifyOut(BaseModel):
+class VerifyOut(DecidedBy):
     same_person: bool = Field(description="distance <= threshold")
     distance: float = Field(description="Euclidean (L2) distance between the two largest faces' embeddings.")
     threshold: float
@@ -93,9 +94,12 @@ class VerifyOut(BaseModel):
     faces_in_a: int
     faces_in_b: int
     model_version: str
+    confidence: ConfidenceOut | None = Field(
+        default=None, description="Rates at this distance on the calibration set; null when it has no distances."
+    )
 
 
-class VerifyPersonOut(BaseModel):
+class VerifyPersonOut(DecidedBy):
     same_person: bool = Field(
         description="mean and nearest: distance <= threshold; majority: more than half of the faces accept."
     )
@@ -116,6 +120,10 @@ class VerifyPersonOut(BaseModel):
     face: DetectedFace = Field(description="The largest face of the uploaded image (the one compared).")
     faces_in_image: int
     model_version: str
+    voter_confidence: float = Field(description="The fraction of the person's faces (voters) that accept on their own.")
+    confidence: ConfidenceOut | None = Field(
+        default=None, description="Rates at the rule's distance on the calibration set; null without distances."
+    )
 
 
 class MatchOut(BaseModel):
@@ -145,9 +153,12 @@ class IdentifiedFace(DetectedFace):
         description="Person -> how many of the k nearest faces are theirs and within threshold."
     )
     vote_winner: str | None = Field(description="The person with the most votes; null when nobody has one.")
+    confidence: ConfidenceOut | None = Field(
+        default=None, description="Rates at the nearest distance on the calibration set; null without either."
+    )
 
 
-class IdentifyOut(BaseModel):
+class IdentifyOut(DecidedBy):
     threshold: float
     rule: IdentifyRule = Field(description="The rule that chose each face's `name`.")
     k: int

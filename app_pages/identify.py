@@ -8,6 +8,7 @@ from facecore.verification import IDENTIFY_RULES, UNKNOWN, Identification, Rule
 from ui.drawing import draw_faces
 from ui.feedback import show_error
 from ui.inputs import decode_or_error, find_faces, image_input, no_face_warning
+from ui.operating_point import confidence_note
 from ui.resources import gallery_root, load_gallery, pipeline
 from ui.settings import current_settings, identification_threshold
 
@@ -114,6 +115,7 @@ def answer(number: int, result: Identification) -> None:
         )
     else:
         st.warning(f"Face {number}: **unknown** (no gallery face to compare with).")
+    confidence_note(settings.config, "euclidean", result.distance)
     if not result.agrees:
         st.info(
             f"The nearest face and the vote disagree on face {number}: the nearest gallery face says "

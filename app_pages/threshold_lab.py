@@ -31,6 +31,7 @@ from facecore.verification.metrics import (
 from facecore.verification.thresholds import lfw_distances
 from ui.data import lfw_panel, subset_label
 from ui.feedback import flash, progress_reporter, show_error, show_flashes
+from ui.operating_point import active_point_picker, save_point_form
 from ui.resources import embedding_cache, load_gallery
 from ui.settings import apply_threshold, current_settings
 
@@ -280,6 +281,12 @@ if found is not None:
         st.caption(f"{description}. Genuine pairs: {int(same.sum()):,}; impostor pairs: {int((~same).sum()):,}.")
         c = curves(d, same)
         threshold_panel(d, same, c)
+        with st.expander("Save as operating point (shared with the Verify/Identify pages and the API)"):
+            lab_config = settings.config if source == GALLERY else lfw_config(LFW_MODEL, settings.detector, settings.flip_tta)
+            set_name = {GALLERY: "gallery pairs", STORED: "LFW pairs.txt"}.get(source, f"LFW {source}")
+            save_point_form(lab_config, settings.metric, d, same, source="own set" if source == GALLERY else "LFW",
+                            set_name=set_name, threshold=float(st.session_state["tl_threshold"]), key="tl_save")
+            active_point_picker(lab_config, settings.metric, key="tl_active")
 
         st.subheader("ROC")
         others = [

@@ -10,8 +10,9 @@ import pandas as pd
 import streamlit as st
 
 from facecore.verification import VOTING_RULES, Rule, Verdict, accepts, verify, verify_against
-from ui.charts import embeddings_chart, lfw_distance_chart
+from ui.charts import embeddings_chart
 from ui.inputs import decode_or_error, find_faces, images_input, pick_face
+from ui.operating_point import confidence_chart
 from ui.resources import load_gallery
 from ui.settings import current_settings
 
@@ -58,7 +59,7 @@ def one_to_one() -> None:
     with result:
         st.metric(f"{settings.metric} distance", f"{verdict.distance:.3f}", help="Smaller means more alike.")
         show_verdict(verdict)
-        lfw_distance_chart(settings, {"this pair": verdict.distance})
+        confidence_chart(settings, {"this pair": verdict.distance})
     # A toggle, not an expander: a collapsed expander still builds and ships its chart on every run.
     if st.toggle(f"Show the two {a.embedding.size}-D embeddings", key="verify_show_embeddings"):
         embeddings_chart({"A": a.embedding, "B": b.embedding})
@@ -175,7 +176,7 @@ def voters() -> None:
     )
     show_verdict(verdict)
     if rule is not Rule.MAJORITY:
-        lfw_distance_chart(settings, {rule.label.split()[0]: verdict.distance})
+        confidence_chart(settings, {rule.label.split()[0]: verdict.distance})
 
 
 # ----------------------------------------------------------------------------- page

@@ -1,4 +1,4 @@
-"""Command line: ``python -m facecore evaluate-lfw ...`` and ``python -m facecore embed ...``."""
+"""Command line: ``python -m facecore evaluate-lfw ...``, ``evaluate ...`` (own data; :mod:`facecore.cli_calibration`) and ``embed ...``."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from facecore import cli_calibration
 from facecore.config import DEFAULT_DETECTOR, PipelineConfig
 from facecore.detection import DETECTORS
 from facecore.embedding import DEFAULT_EMBEDDER, EMBEDDERS
@@ -92,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     embed.add_argument("images", nargs="+", type=Path)
     _add_pipeline_options(embed)
     embed.add_argument("--json", action="store_true", help="JSON lines only (no readable notes on stderr)")
+    cli_calibration.add_evaluate(commands, _add_pipeline_options)
+    cli_calibration.add_operating_points(commands, _add_pipeline_options)
+    cli_calibration.add_verify_batch(commands, _add_pipeline_options)
     return parser
 
 
@@ -188,7 +192,14 @@ def run_download_lfw(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"evaluate-lfw": run_evaluate_lfw, "embed": run_embed, "download-lfw": run_download_lfw}
+COMMANDS = {
+    "evaluate-lfw": run_evaluate_lfw,
+    "embed": run_embed,
+    "download-lfw": run_download_lfw,
+    "evaluate": lambda args: cli_calibration.run_evaluate(args, _config(args)),
+    "operating-points": lambda args: cli_calibration.run_operating_points(args, _config(args)),
+    "verify-batch": lambda args: cli_calibration.run_verify_batch(args, _config(args)),
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -3,8 +3,9 @@
 A :class:`Settings` holds one :class:`~facecore.config.PipelineConfig` (detector, embedding model, flip
 TTA), the distance metric, the threshold the pages decide with and the default
 :class:`~facecore.verification.Threshold` it started from. The pickers list what the registries
-(``DETECTORS``, ``EMBEDDERS``) and the folder of kept models hold; the default threshold comes only
-from :func:`facecore.verification.default_threshold`.
+(``DETECTORS``, ``EMBEDDERS``) and the folder of kept models hold; the default threshold is the gallery's
+active operating point for the configuration (``ui.deciding.deciding``), else
+:func:`facecore.verification.default_threshold`.
 
 Session-state keys (the widget keys, which tests and other pages use): ``detector``, ``metric``,
 ``flip_tta``, ``model``, ``threshold``.
@@ -22,7 +23,9 @@ from facecore.embedding import DEFAULT_EMBEDDER, EMBEDDERS
 from facecore.embedding.model_store import default_models_dir, saved_models
 from facecore.verification import Threshold, default_threshold
 from facecore.verification.metrics import METRICS
+from facecore.verification.operating_points import DEFAULT_NAME
 from facecore.verification.thresholds import THRESHOLD_RANGES, Calibration, clamp_threshold
+from ui.deciding import deciding
 
 DEFAULT_METRIC = "euclidean"
 #: The registered embedder that reads a kept ``.keras`` file (offered as one entry per kept file).
@@ -107,6 +110,14 @@ def _help(registry, names) -> str:
 # ----------------------------------------------------------------------------- session state
 
 
+def _default(config: PipelineConfig, metric: str) -> Threshold:
+    """The threshold that decides when the person sets none: the active operating point, else the default."""
+    chosen = deciding(config, metric)
+    if chosen.name == DEFAULT_NAME:
+        return default_threshold(config, metric)
+    return Threshold(chosen.threshold, chosen.source)
+
+
 def _state_config() -> PipelineConfig:
     state = st.session_state
     return pipeline_config(state["detector"], state["model"], bool(state["flip_tta"]))
@@ -126,7 +137,8 @@ def _init_state() -> None:
             state["_model_missing"] = state["model"]
         state["model"] = DEFAULT_EMBEDDER
     state.setdefault(_USER_SET, False)
-    key = (state["detector"], state["metric"], state["flip_tta"], state["model"])
+    default = _default(_state_config(), state["metric"])
+    key = (state["detector"], state["metric"], state["flip_tta"], state["model"], default.value)
     previous = state.get(_THRESHOLD_FOR)
     if previous == key and isinstance(state.get("threshold"), float | int):
         return
@@ -135,7 +147,7 @@ def _init_state() -> None:
     # metric change always resets it.
     metric_changed = previous is None or previous[1] != key[1]
     if metric_changed or not state[_USER_SET] or not isinstance(state.get("threshold"), float | int):
-        state["threshold"] = clamp_threshold(default_threshold(_state_config(), key[1]).value, key[1])
+        state["threshold"] = clamp_threshold(default.value, key[1])
         state[_USER_SET] = False
     state[_THRESHOLD_FOR] = key
 
@@ -146,7 +158,7 @@ def _mark_user_threshold() -> None:
 
 def _reset_threshold() -> None:
     state = st.session_state
-    state["threshold"] = clamp_threshold(default_threshold(_state_config(), state["metric"]).value, state["metric"])
+    state["threshold"] = clamp_threshold(_default(_state_config(), state["metric"]).value, state["metric"])
     state[_USER_SET] = False
 
 
@@ -166,7 +178,7 @@ def current_settings() -> Settings:
         config=config,
         metric=state["metric"],
         threshold=float(state["threshold"]),
-        default=default_threshold(config, state["metric"]),
+        default=_default(config, state["metric"]),
         model=state["model"],
         user_set=bool(state[_USER_SET]),
     )

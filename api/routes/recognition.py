@@ -1,7 +1,9 @@
 """Recognition: ``/verify``, ``/verify/person/{id}``, ``/identify``, ``/embeddings``.
 
 Contract: every decision comes from ``facecore.verification`` with the euclidean (L2) metric and the
-engine's threshold unless ``?threshold=`` overrides it.
+threshold :func:`api.calibration.deciding` chooses (``?threshold=``, else the active operating point,
+else the server's default); every answer names it (``operating_point``, ``threshold_source``) and gives
+the confidence at its distance (:func:`api.calibration.confidence_out`).
 
 * ``/verify`` is :func:`~facecore.verification.verify` on the two photos' largest faces.
 * ``/verify/person/{id}`` is :func:`~facecore.verification.verify_against` of the photo's largest face
@@ -19,6 +21,7 @@ from typing import Annotated
 import numpy as np
 from fastapi import APIRouter, HTTPException, Query
 
+from api.calibration import confidence_out, deciding
 from api.config import METRIC
 from api.errors import ERRORS, person_or_404, read_upload
 from api.routes.common import (
@@ -74,9 +77,12 @@ def verify_two(
     data_a, data_b = read_upload(image_a, "image_a", limit), read_upload(image_b, "image_b", limit)
     face_a, count_a = engine.largest_face(data_a, "image_a")
     face_b, count_b = engine.largest_face(data_b, "image_b")
-    used = engine.threshold if threshold is None else threshold
-    verdict = verify(face_a.embedding, face_b.embedding, threshold=used, metric=METRIC)
+    chosen = deciding(engine, threshold)
+    verdict = verify(face_a.embedding, face_b.embedding, threshold=chosen.threshold, metric=METRIC)
     return VerifyOut(
+        operating_point=chosen.name,
+        threshold_source=chosen.source,
+        confidence=confidence_out(chosen, verdict.distance),
         same_person=verdict.same,
         distance=verdict.distance,
         threshold=verdict.threshold,
@@ -112,10 +118,14 @@ def verify_person(
         )
     data = read_upload(image, "image", engine.config.max_upload_bytes)
     found, count = engine.largest_face(data, "image")
-    used = engine.threshold if threshold is None else threshold
-    verdict = verify_against(found.embedding, vectors[mine], threshold=used, metric=METRIC, rule=rule.value)
+    chosen = deciding(engine, threshold)
+    verdict = verify_against(found.embedding, vectors[mine], threshold=chosen.threshold, metric=METRIC, rule=rule.value)
     distances = np.asarray(verdict.distances)
     return VerifyPersonOut(
+        operating_point=chosen.name,
+        threshold_source=chosen.source,
+        confidence=confidence_out(chosen, verdict.distance),
+        voter_confidence=verdict.votes / verdict.voters,
         same_person=verdict.same,
         rule=VerifyRule(verdict.rule.value),
         distance=verdict.distance,
@@ -147,7 +157,8 @@ def identify(
     """1:K: who is each face of the photo? (An image with no face gives an empty list.)"""
     data = read_upload(image, "image", engine.config.max_upload_bytes)
     _, found = engine.faces_of_upload(data, "image")
-    used = engine.threshold if threshold is None else threshold
+    chosen = deciding(engine, threshold)
+    used = chosen.threshold
     gallery, version = engine.gallery, engine.model_version
     results = [
         gallery.identify(f.embedding, threshold=used, k=k, model_version=version, rule=rule.value)
@@ -164,10 +175,13 @@ def identify(
             matches=[MatchOut(**vars(m)) for m in r.matches],
             votes=r.votes,
             vote_winner=r.vote_winner,
+            confidence=confidence_out(chosen, r.distance),
         )
         for f, r in zip(found, results, strict=True)
     ]
     return IdentifyOut(
+        operating_point=chosen.name,
+        threshold_source=chosen.source,
         threshold=used,
         rule=rule,
         k=k,

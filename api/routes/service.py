@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from api.calibration import deciding
 from api.routes.common import EngineDep
 from api.schemas import HealthOut
 
@@ -14,14 +15,15 @@ router = APIRouter(tags=["service"])
 def health(engine: EngineDep) -> HealthOut:
     """The engine's configuration and the gallery's size (also a readiness check)."""
     stats = engine.gallery.stats()
+    chosen = deciding(engine)
     return HealthOut(
         status="ok",
         detector=engine.detector,
         embedder=engine.config.pipeline.embedder,
         model_version=engine.model_version,
         licence=engine.config.pipeline.licence,
-        threshold=engine.threshold,
-        threshold_source=engine.threshold_source,
+        threshold=chosen.threshold,
+        threshold_source=chosen.source,
         people=stats["people"],
         faces=stats["faces"],
         max_upload_bytes=engine.config.max_upload_bytes,

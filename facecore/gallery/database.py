@@ -51,6 +51,23 @@ _SCHEMA = (
     "CREATE INDEX IF NOT EXISTS faces_model ON faces(model_version)",
     "CREATE INDEX IF NOT EXISTS faces_image ON faces(image_sha256)",
     "CREATE INDEX IF NOT EXISTS faces_chip ON faces(chip_path)",
+    # Operating points (facecore.gallery.operating_points): a named threshold per configuration.
+    """CREATE TABLE IF NOT EXISTS operating_points (
+        model_version TEXT NOT NULL,
+        detector TEXT NOT NULL,
+        metric TEXT NOT NULL,
+        name TEXT NOT NULL,
+        threshold REAL NOT NULL,
+        source TEXT NOT NULL,
+        set_name TEXT NOT NULL,
+        set_size INTEGER NOT NULL,
+        target TEXT NOT NULL,
+        impostor BLOB NOT NULL,
+        genuine BLOB NOT NULL,
+        active INTEGER NOT NULL,
+        created REAL NOT NULL,
+        PRIMARY KEY (model_version, detector, metric, name)
+    )""",
 )
 
 T = TypeVar("T")

@@ -117,6 +117,11 @@ class Gallery:
         """Close this thread's database connection (other threads' close when their thread ends)."""
         self._database.close()
 
+    @property
+    def database(self) -> Database:
+        """The database, for modules that keep their own tables in it (through ``write``/``snapshot``)."""
+        return self._database
+
     def _db(self) -> sqlite3.Connection:
         return self._database.connection()  # this thread's
 

@@ -1,0 +1,49 @@
+"""What decides an API answer, and the confidence beside each distance.
+
+Contract: :func:`deciding` is the one place the API chooses its threshold. In order: the request's
+``?threshold=``; else the gallery's active operating point for the engine's configuration
+(``facecore.gallery.operating_points``, read on every request, so a change made by the dashboard or
+the CLI applies at once and survives restarts); else ``FACECORE_API_THRESHOLD`` when set; else
+``facecore.verification.thresholds.default_threshold``. The distributions used for confidences are
+those of the active operating point, else LFW pairs.txt's for a calibrated default (none otherwise).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from api.config import METRIC
+from api.engine import Engine
+from api.schemas_calibration import ConfidenceOut
+from facecore.gallery.operating_points import OperatingPoints
+from facecore.verification.operating_points import Deciding, deciding_threshold, lfw_default
+
+
+def deciding(engine: Engine, override: float | None = None) -> Deciding:
+    """The threshold this request decides with, its name and source, and the calibration set behind it."""
+    config = engine.pipeline.config
+    active = OperatingPoints(engine.gallery.database).active(config, METRIC)
+    if active is None and engine.config.threshold is not None:
+        chosen = Deciding(engine.threshold, "FACECORE_API_THRESHOLD", engine.threshold_source, lfw_default(config, METRIC).point)
+    else:
+        chosen = deciding_threshold(config, METRIC, active)
+    if override is None:
+        return chosen
+    return replace(chosen, threshold=float(override), name="request", source=f"{override:g}: the request's ?threshold=")
+
+
+def confidence_out(chosen: Deciding, distance: float | None) -> ConfidenceOut | None:
+    """The confidence at ``distance`` on the deciding calibration set (None without distance or data)."""
+    found = None if distance is None else chosen.confidence(distance)
+    if found is None:
+        return None
+    return ConfidenceOut(
+        false_accept_rate=found.far,
+        impostors_at_or_below=found.impostors_at_or_below,
+        impostors=found.impostors,
+        genuine_accept_rate=found.gar,
+        genuine_at_or_below=found.genuine_at_or_below,
+        genuine=found.genuine,
+        calibration_set=found.set_name,
+        sentence=found.sentence(),
+    )

@@ -1,0 +1,67 @@
+"""Batch verification: ``POST /verify/batch`` (a pairs CSV and a zip of its images in, a CSV streamed out).
+
+Contract: the CSV (``image_a,image_b`` and optionally ``same``; at most
+``facecore.evaluation.batch_verify.MAX_PAIRS`` rows, at most ``MAX_CSV_BYTES``) and the zip (within
+the API's zip limit) are checked whole before anything is answered: a bad file is a 4xx with a
+sentence and no rows. The answer is ``text/csv`` streamed page by page
+(``facecore.evaluation.batch_verify.verify_pages``), decided with the threshold
+``api.calibration.deciding`` chooses, named in the ``X-Operating-Point`` header and on every row.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, File, HTTPException, UploadFile
+from fastapi.responses import StreamingResponse
+
+from api.calibration import deciding
+from api.config import METRIC
+from api.errors import ERRORS, read_upload
+from api.routes.common import EngineDep, ThresholdQuery
+from facecore.evaluation.batch_verify import MAX_PAIRS, verify_pages
+from facecore.evaluation.own_pairs import OwnDataError, extract_zip, read_pairs_csv
+
+router = APIRouter(tags=["recognition"])
+MAX_CSV_BYTES = 20 * 1024 * 1024
+
+
+@router.post(
+    "/verify/batch",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}, "description": "One row per pair, streamed."}, 413: ERRORS[413]},
+)
+def verify_batch(
+    pairs: Annotated[UploadFile, File(description="CSV with the columns image_a,image_b (and optionally same).")],
+    images: Annotated[UploadFile, File(description="A zip holding the images the CSV names (paths inside the zip).")],
+    engine: EngineDep,
+    threshold: ThresholdQuery = None,
+) -> StreamingResponse:
+    """1:1 for many pairs at once: distance, decision and confidence per pair, as CSV."""
+    table = read_upload(pairs, "pairs", MAX_CSV_BYTES)
+    archive = read_upload(images, "images", engine.config.max_zip_bytes)
+    folder = Path(tempfile.mkdtemp(prefix="facecore-batch-"))
+    try:
+        root = extract_zip(archive, folder)
+        pair_set = read_pairs_csv(table, root, name=pairs.filename or "pairs.csv", labelled=False, max_pairs=MAX_PAIRS)
+    except OwnDataError as exc:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise HTTPException(422, str(exc)) from None
+    chosen = deciding(engine, threshold)
+
+    def rows() -> Iterator[str]:
+        try:
+            yield from verify_pages(pair_set, engine.embed_primary_faces, chosen, metric=METRIC)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    headers = {
+        "X-Operating-Point": chosen.name,
+        "X-Threshold": f"{chosen.threshold:.6g}",
+        "Content-Disposition": 'attachment; filename="verified_pairs.csv"',
+    }
+    return StreamingResponse(rows(), media_type="text/csv", headers=headers)

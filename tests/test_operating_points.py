@@ -1,0 +1,100 @@
+"""Operating points: stored in the gallery database, the confidence they give, and the default from LFW."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from facecore.config import PipelineConfig
+from facecore.gallery import Gallery, GalleryError
+from facecore.gallery.operating_points import OperatingPoints
+from facecore.verification.operating_points import (
+    DEFAULT_NAME,
+    choose_threshold,
+    compact,
+    confidence_at,
+    deciding_threshold,
+    from_pairs,
+    lfw_default,
+)
+from facecore.verification.thresholds import default_threshold, lfw_distances
+
+HOG = PipelineConfig(detector="hog")
+
+
+@pytest.fixture(scope="module")
+def lfw_pairs() -> tuple[np.ndarray, np.ndarray]:
+    """LFW pairs.txt's 6,000 stored distances of the calibrated HOG + dlib configuration."""
+    stored = lfw_distances(HOG, "euclidean")
+    assert stored is not None, "facecore/data/lfw_distances.npz lacks the default configuration"
+    return stored
+
+
+def test_the_false_accept_estimate_is_the_impostor_fraction_at_or_below_the_distance(lfw_pairs) -> None:
+    d, same = lfw_pairs
+    point = lfw_default(HOG, "euclidean").point
+    assert point is not None and point.source == "LFW" and point.set_size == 6000
+    impostor, genuine = d[~same], d[same]
+    # every stored impostor distance (ties included), the threshold, and distances outside the range
+    for distance in [*impostor[::97], float(impostor.min()), point.threshold, 0.0, 5.0]:
+        c = confidence_at(point, distance)
+        assert c.far == np.mean(impostor <= distance)
+        assert c.impostors_at_or_below == int(np.sum(impostor <= distance)) and c.impostors == impostor.size
+        assert c.gar == np.mean(genuine <= distance)
+    low = confidence_at(point, 0.0)
+    assert low.far == 0 and "none of 3,000 stranger comparisons" in low.sentence()
+    near = confidence_at(point, point.threshold)
+    assert f"1 of {1 / near.far:,.0f} comparisons" in near.sentence()
+
+
+def test_compact_keeps_all_distances_up_to_the_cap_and_quantiles_beyond() -> None:
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=50_000)
+    np.testing.assert_array_equal(compact(values[:100]), np.sort(values[:100]))
+    kept = compact(values, max_size=1000)
+    assert kept.size == 1000 and kept[0] == values.min() and kept[-1] == values.max()
+    assert abs(np.mean(kept <= 0.5) - np.mean(values <= 0.5)) <= 1 / 1000
+
+
+def test_the_default_decides_when_nothing_is_active(lfw_pairs) -> None:
+    chosen = deciding_threshold(HOG, "euclidean", None)
+    assert chosen.name == DEFAULT_NAME and chosen.threshold == default_threshold(HOG, "euclidean").value
+    assert "LFW" in chosen.source
+
+
+def test_points_are_chosen_stored_activated_and_kept_across_reopening(tmp_path: Path, lfw_pairs) -> None:
+    d, same = lfw_pairs
+    strict = from_pairs("strict", HOG, "euclidean", d, same, target="FAR <= 0.1%", source="LFW", set_name="LFW pairs.txt")
+    assert strict.threshold == choose_threshold(d, same, "FAR <= 0.1%")
+    assert np.mean(d[~same] <= strict.threshold) <= 0.001
+    eer = from_pairs("eer", HOG, "euclidean", d, same, target="EER", source="LFW", set_name="LFW pairs.txt")
+    with Gallery(tmp_path / "g") as gallery:
+        points = OperatingPoints(gallery.database)
+        points.save(strict)
+        points.save(eer, activate=True)
+        assert points.active(HOG, "euclidean").name == "eer"
+        points.activate(HOG, "euclidean", "strict")
+    with Gallery(tmp_path / "g") as gallery:  # a new process would see the same
+        points = OperatingPoints(gallery.database)
+        active = points.active(HOG, "euclidean")
+        assert active.name == "strict" and active.threshold == strict.threshold and active.target == "FAR <= 0.1%"
+        np.testing.assert_array_equal(active.impostor, np.sort(d[~same]))
+        assert [p.active for p in points.list(HOG, "euclidean")].count(True) == 1
+        assert points.active(PipelineConfig(detector="mtcnn"), "euclidean") is None  # per configuration
+        with pytest.raises(GalleryError, match="no operating point 'nope'"):
+            points.activate(HOG, "euclidean", "nope")
+        assert points.active(HOG, "euclidean").name == "strict"  # a refused change changes nothing
+        points.activate(HOG, "euclidean", None)
+        assert points.active(HOG, "euclidean") is None
+
+
+def test_a_bad_point_is_refused_with_a_sentence(lfw_pairs) -> None:
+    d, same = lfw_pairs
+    with pytest.raises(ValueError, match="Unknown target"):
+        from_pairs("x", HOG, "euclidean", d, same, target="FAR <= 7%", source="LFW", set_name="s")
+    with pytest.raises(ValueError, match="needs its threshold"):
+        from_pairs("x", HOG, "euclidean", d, same, target="manual", source="own set", set_name="s")
+    with pytest.raises(ValueError, match="name"):
+        from_pairs(" ", HOG, "euclidean", d, same, target="EER", source="own set", set_name="s")
