@@ -29,14 +29,18 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 REQUIRE_DATA = os.environ.get("FACECORE_REQUIRE_DATA") == "1"
 FULL_LFW_FIXTURE = "full_lfw_home"
 LFW_INDEPENDENT = frozenset({
+    "test_api_operating_points.py",
     "test_architecture.py",
+    "test_batch_verify.py",
     "test_e2e_browser.py",
     "test_gallery.py",
     "test_gallery_stress.py",
     "test_images.py",
     "test_metrics.py",
+    "test_operating_points.py",
     "test_pipeline.py",
     "test_properties.py",
+    "test_streamlit_fixes.py",
     "test_triplet.py",
 })
 
