@@ -183,3 +183,15 @@ class ImportOut(BaseModel):
     faces: list[GalleryFaceOut] = Field(description="The stored faces, in zip order.")
     skipped_files: list[SkippedFileOut]
     summary: str = Field(description="The outcome in one sentence.")
+
+
+class FaceMoveIn(BaseModel):
+    person_id: int = Field(ge=1, le=2**63 - 1, description="The person the face now belongs to.")
+
+
+class FaceEmbeddingOut(BaseModel):
+    face_id: int
+    person_id: int
+    model_version: str = Field(description="The embedder that made the vector.")
+    dimension: int
+    embedding: list[float]

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from facecore import cli_keys
 from facecore.config import DEFAULT_DETECTOR, PipelineConfig
 from facecore.detection import DETECTORS
 from facecore.embedding import DEFAULT_EMBEDDER, EMBEDDERS
@@ -92,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     embed.add_argument("images", nargs="+", type=Path)
     _add_pipeline_options(embed)
     embed.add_argument("--json", action="store_true", help="JSON lines only (no readable notes on stderr)")
+    cli_keys.add_commands(commands)
     return parser
 
 
@@ -188,7 +190,12 @@ def run_download_lfw(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"evaluate-lfw": run_evaluate_lfw, "embed": run_embed, "download-lfw": run_download_lfw}
+COMMANDS = {
+    "evaluate-lfw": run_evaluate_lfw,
+    "embed": run_embed,
+    "download-lfw": run_download_lfw,
+    "api-key": cli_keys.run,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -39,6 +39,7 @@ LAYERS = {
     "facecore.evaluation": 5,
     "facecore.classroom": 6,
     "facecore.cli": 7,
+    "facecore.cli_keys": 7,
     "facecore.__main__": 7,
 }
 INFERENCE = ("facecore.detection", "facecore.embedding", "facecore.alignment", "facecore.pipeline",

@@ -25,6 +25,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, HTTPException, UploadFile
 
+from api.audit import AuditDep
 from api.config import IMPORT_PATH
 from api.errors import ERRORS, read_upload
 from api.routes.common import EngineDep, gallery_face_out
@@ -44,6 +45,7 @@ NOT_A_PERSON_PHOTO = "ignored: not an image file inside a person folder (<person
 )
 def import_people(
     engine: EngineDep,
+    audit: AuditDep,
     archive: Annotated[UploadFile, File(description="A zip with one folder of photos per person.")],
 ) -> ImportOut:
     """Enrol every photo of a zip with one folder per person; answers what was enrolled and what was skipped."""
@@ -72,6 +74,10 @@ def import_people(
         engine.guarded_pipeline(),
         [_within_limit(job, sizes.get(job.source, 0), limit) for job in jobs],
         on_result=record,
+    )
+    audit.record(
+        {"people": report.people, "enrolled": len(report.enrolled), "skipped": len(skipped)},
+        ids=[f.id for f in report.enrolled],
     )
     return ImportOut(
         people=report.people,

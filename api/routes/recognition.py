@@ -19,6 +19,7 @@ from typing import Annotated
 import numpy as np
 from fastapi import APIRouter, HTTPException, Query
 
+from api.audit import AuditDep
 from api.config import METRIC
 from api.errors import ERRORS, person_or_404, read_upload
 from api.routes.common import (
@@ -67,7 +68,7 @@ IdentifyRuleQuery = Annotated[
 
 @router.post("/verify", response_model=VerifyOut, responses={413: ERRORS[413]})
 def verify_two(
-    image_a: ImageUpload, image_b: ImageUpload, engine: EngineDep, threshold: ThresholdQuery = None
+    image_a: ImageUpload, image_b: ImageUpload, engine: EngineDep, audit: AuditDep, threshold: ThresholdQuery = None
 ) -> VerifyOut:
     """1:1: are the largest faces of two photos the same person?"""
     limit = engine.config.max_upload_bytes
@@ -76,6 +77,7 @@ def verify_two(
     face_b, count_b = engine.largest_face(data_b, "image_b")
     used = engine.threshold if threshold is None else threshold
     verdict = verify(face_a.embedding, face_b.embedding, threshold=used, metric=METRIC)
+    audit.record({"same_person": verdict.same, "distance": verdict.distance}, threshold=used)
     return VerifyOut(
         same_person=verdict.same,
         distance=verdict.distance,
@@ -98,6 +100,7 @@ def verify_person(
     person_id: PersonId,
     image: ImageUpload,
     engine: EngineDep,
+    audit: AuditDep,
     threshold: ThresholdQuery = None,
     rule: VerifyRuleQuery = DEFAULT_VERIFY_RULE,
 ) -> VerifyPersonOut:
@@ -115,6 +118,11 @@ def verify_person(
     used = engine.threshold if threshold is None else threshold
     verdict = verify_against(found.embedding, vectors[mine], threshold=used, metric=METRIC, rule=rule.value)
     distances = np.asarray(verdict.distances)
+    audit.record(
+        {"same_person": verdict.same, "distance": verdict.distance, "rule": verdict.rule.value},
+        ids=[person.id],
+        threshold=used,
+    )
     return VerifyPersonOut(
         same_person=verdict.same,
         rule=VerifyRule(verdict.rule.value),
@@ -138,6 +146,7 @@ def verify_person(
 def identify(
     image: ImageUpload,
     engine: EngineDep,
+    audit: AuditDep,
     k: Annotated[
         int, Query(ge=1, le=MAX_K, description="Nearest gallery faces to return and vote with.")
     ] = 5,
@@ -153,6 +162,11 @@ def identify(
         gallery.identify(f.embedding, threshold=used, k=k, model_version=version, rule=rule.value)
         for f in found
     ]
+    audit.record(
+        {"faces": [{"name": r.name, "distance": r.distance} for r in results], "rule": rule.value},
+        ids=[r.person_id for r in results if r.person_id is not None],
+        threshold=used,
+    )
     faces = [
         IdentifiedFace(
             **detected_fields(f),
