@@ -1,13 +1,16 @@
-"""Gallery: the people the Identify page can recognise, built from photos, a folder, a zip or LFW."""
+"""Gallery: the people the Identify page can recognise, built from photos, a folder, a zip or LFW.
+
+Server folders are read only under ``$FACECORE_IMPORT_ROOT`` (``facecore.gallery.import_root``); with
+it unset the page offers uploads only.
+"""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
 from facecore.evaluation.datasets import image_folder, lfw_people
+from facecore.gallery.import_root import allowed_import_root, keep_inside, resolve_under
 from facecore.gallery.importing import ImportJob, ImportReport, enrol_many, folder_jobs, photo_jobs, zip_jobs
 from ui.data import lfw_panel
 from ui.drawing import thumbnail_uri
@@ -169,14 +172,27 @@ with tab_add:
 
 with tab_import:
     st.markdown("**A folder or a zip with one sub-folder per person** (`<person>/<photo>.jpg`)")
-    source = st.radio(
-        "Import from", ["Folder on this machine", "Zip file"], horizontal=True, key="import_source"
-    )
-    if source == "Folder on this machine":
-        folder = st.text_input("Folder path", key="import_folder", placeholder="/data/people")
+    try:
+        import_root = allowed_import_root()
+    except GalleryError as exc:
+        st.error(f"Folder import is off: {exc}")
+        import_root = None
+    sources = ["Folder on the server", "Zip file"] if import_root is not None else ["Zip file"]
+    source = st.radio("Import from", sources, horizontal=True, key="import_source")
+    if import_root is None:
+        st.caption(
+            "Upload a zip here, or several photos of one person in the 'Add faces' tab. Importing a folder "
+            "on the server is off; set FACECORE_IMPORT_ROOT to the folder it may read from to allow it."
+        )
+    if source == "Folder on the server" and import_root is not None:
+        folder = st.text_input(
+            f"Folder under {import_root}", key="import_folder", placeholder="people (relative to the root)"
+        )
         if st.button("Import folder", disabled=not folder.strip(), key="import_folder_go"):
             try:
-                found = image_folder(Path(folder.strip()).expanduser())
+                found = keep_inside(image_folder(resolve_under(import_root, folder)), import_root)
+            except GalleryError as exc:
+                st.error(str(exc))
             except (OSError, ValueError) as exc:
                 st.error(f"Cannot read that folder: {exc}")
             else:
