@@ -18,7 +18,7 @@ The variables (docs/api.md lists them): ``FACECORE_GALLERY_DIR``, ``FACECORE_API
 ``FACECORE_API_MAX_ZIP_MB``, ``FACECORE_API_MAX_PIXELS``, ``FACECORE_API_DETECTION_MAX_SIDE``; access
 (:mod:`api.access`): ``FACECORE_API_INSECURE``, ``FACECORE_API_CORS_ORIGINS`` (comma-separated, none by
 default), ``FACECORE_API_RATE_PER_MINUTE`` and ``FACECORE_API_RATE_BURST`` (per key),
-``FACECORE_AUDIT_RETENTION_DAYS``.
+``FACECORE_AUDIT_RETENTION_DAYS``; face quality minimums (``facecore.quality``): ``FACECORE_QUALITY_*``.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from facecore.embedding import DEFAULT_EMBEDDER
 from facecore.embedding.base import builtin_embedders
 from facecore.gallery import default_gallery_dir
 from facecore.images import MAX_PIXELS
+from facecore.quality import QualityMinimums
 from facecore.verification import Threshold, default_threshold
 
 #: Every distance the API answers is of this metric (the gallery's FAISS index is L2 too).
@@ -70,6 +71,7 @@ class ApiConfig:
     rate_per_minute: float = DEFAULT_RATE_PER_MINUTE
     rate_burst: int = DEFAULT_RATE_BURST
     audit_retention_days: float = DEFAULT_AUDIT_RETENTION_DAYS
+    quality: QualityMinimums = field(default_factory=QualityMinimums)
 
     def __post_init__(self) -> None:
         if self.pipeline.detector not in DETECTORS.names():
@@ -123,6 +125,7 @@ class ApiConfig:
             rate_per_minute=float(env.get("FACECORE_API_RATE_PER_MINUTE", DEFAULT_RATE_PER_MINUTE)),
             rate_burst=int(env.get("FACECORE_API_RATE_BURST", DEFAULT_RATE_BURST)),
             audit_retention_days=float(env.get("FACECORE_AUDIT_RETENTION_DAYS", DEFAULT_AUDIT_RETENTION_DAYS)),
+            quality=QualityMinimums.from_env(env),
         )
 
     def decision_threshold(self) -> Threshold:

@@ -16,6 +16,7 @@ from ui.data import lfw_panel
 from ui.drawing import thumbnail_uri
 from ui.feedback import flash, show_error, show_flashes
 from ui.inputs import images_input
+from ui.quality import gated, quality_override
 from ui.resources import gallery_root, load_gallery, pipeline
 from ui.settings import current_settings
 
@@ -104,7 +105,7 @@ def enrol(jobs: list[ImportJob], *, label: str, show_each: bool) -> ImportReport
 
     return enrol_many(
         gallery,
-        face_pipeline,
+        gated(face_pipeline),
         jobs,
         progress=lambda done, total: bar.progress(done / total, text=f"{label} {done}/{total}"),
         on_result=each if show_each else None,
@@ -138,6 +139,7 @@ st.caption(
     f"{' and flip TTA' if settings.flip_tta else ''} from the sidebar; each photo adds its largest face."
 )
 show_flashes()
+quality_override()
 
 tab_people, tab_add, tab_import, tab_export = st.tabs(
     ["People", "Add faces", "Import", "Export"], key="gallery_tab"  # keyed: the chosen tab survives reruns

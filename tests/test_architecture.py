@@ -34,6 +34,7 @@ LAYERS = {
     "facecore.cache": 2,
     "facecore.pipeline": 3,
     "facecore.verification": 3,
+    "facecore.quality": 3,
     "facecore.gallery": 4,
     "facecore.facade": 4,
     "facecore.evaluation": 5,

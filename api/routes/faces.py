@@ -14,8 +14,8 @@ from fastapi.responses import FileResponse, Response
 
 from api.audit import AuditDep
 from api.errors import ERRORS, face_or_404, person_or_404, read_upload
-from api.routes.common import MAX_ID, EngineDep, FaceId, PersonId, gallery_face_out
-from api.schemas import FaceEmbeddingOut, FaceMoveIn, GalleryFaceOut
+from api.routes.common import MAX_ID, EngineDep, FaceId, PersonId, gallery_face_out, quality_out
+from api.schemas import EnrolledFaceOut, FaceEmbeddingOut, FaceMoveIn, GalleryFaceOut
 from facecore.gallery import GalleryError
 
 router = APIRouter(tags=["faces"])
@@ -30,7 +30,7 @@ def list_person_faces(person_id: PersonId, engine: EngineDep) -> list[GalleryFac
 
 @router.post(
     "/people/{person_id}/faces",
-    response_model=GalleryFaceOut,
+    response_model=EnrolledFaceOut,
     status_code=201,
     responses={404: ERRORS[404], 409: ERRORS[409], 413: ERRORS[413]},
 )
@@ -45,7 +45,11 @@ def add_face(
         int,
         Query(ge=0, le=1000, description="Which face to store when the photo has several: 0 is the largest."),
     ] = 0,
-) -> GalleryFaceOut:
+    allow_low_quality: Annotated[
+        bool,
+        Query(description="Store the face even when it misses the quality minimums (small, blurred, turned)."),
+    ] = False,
+) -> EnrolledFaceOut:
     """Detect the faces of a photo and store one (the largest by default) for the person."""
     person_or_404(engine.gallery, person_id)  # before the slow part
     data = read_upload(image, "image", engine.config.max_upload_bytes)
@@ -56,13 +60,23 @@ def add_face(
         raise HTTPException(
             422, f"face_index {face_index} is out of range: the photo has {len(found)} face(s)."
         )
+    quality = quality_out(found[face_index], len(found), engine.config.quality)
+    if quality.warnings and not allow_low_quality:
+        raise HTTPException(
+            422,
+            "image: not enrolled: " + "; ".join(quality.warnings) + ". Send a better photo, or pass "
+            "allow_low_quality=true to store it anyway.",
+        )
     try:
         stored = engine.gallery.add_face(person_id, data, found[face_index], engine.model_version)
     except GalleryError as exc:
         person_or_404(engine.gallery, person_id)  # deleted meanwhile: 404
         raise HTTPException(409, str(exc)) from None
-    audit.record({"added_face": stored.id, "person": stored.person_name}, ids=[stored.id, person_id])
-    return gallery_face_out(stored)
+    audit.record(
+        {"added_face": stored.id, "person": stored.person_name, "quality_warnings": quality.warnings},
+        ids=[stored.id, person_id],
+    )
+    return EnrolledFaceOut(**gallery_face_out(stored).model_dump(), quality=quality)
 
 
 @router.get("/faces", response_model=list[GalleryFaceOut], responses={404: ERRORS[404]})

@@ -83,8 +83,8 @@ def verify_two(
         distance=verdict.distance,
         threshold=verdict.threshold,
         decision=verdict.sentence(),
-        face_a=DetectedFace(**detected_fields(face_a)),
-        face_b=DetectedFace(**detected_fields(face_b)),
+        face_a=DetectedFace(**detected_fields(face_a, count_a, engine.config.quality)),
+        face_b=DetectedFace(**detected_fields(face_b, count_b, engine.config.quality)),
         faces_in_a=count_a,
         faces_in_b=count_b,
         model_version=engine.model_version,
@@ -136,7 +136,7 @@ def verify_person(
         person=person_out(person),
         nearest_face_id=int(face_ids[mine][int(np.argmin(distances))]),
         faces_compared=verdict.voters,
-        face=DetectedFace(**detected_fields(found)),
+        face=DetectedFace(**detected_fields(found, count, engine.config.quality)),
         faces_in_image=count,
         model_version=engine.model_version,
     )
@@ -169,7 +169,7 @@ def identify(
     )
     faces = [
         IdentifiedFace(
-            **detected_fields(f),
+            **detected_fields(f, len(found), engine.config.quality),
             name=r.name,
             person_id=r.person_id,
             nearest_name=r.nearest_name,
@@ -202,6 +202,7 @@ def embeddings(image: ImageUpload, engine: EngineDep) -> EmbeddingsOut:
         detector=engine.detector,
         model_version=engine.model_version,
         faces=[
-            EmbeddedFaceOut(**detected_fields(f), embedding=f.embedding.astype(float).tolist()) for f in found
+            EmbeddedFaceOut(**detected_fields(f, len(found), engine.config.quality), embedding=f.embedding.astype(float).tolist())
+            for f in found
         ],
     )
