@@ -121,11 +121,23 @@ def main() -> None:
         entry["n"] += 1
         entry["no_face"] += r["accepted"] is None
         entry["accepted"] += bool(r["accepted"])
-    eye = np.array([r["eye_distance_px"] for r in detected], float)
-    blur = np.array([r["blur"] for r in detected], float)
-    ok = np.array([r["accepted"] for r in detected], bool)
-    eye_edges = [0, 10, 14, 18, 22, 26, 30, 35, 40, 50, 1000]
-    blur_edges = [0, 20, 40, 60, 80, 100, 150, 200, 300, 500, 1e9]
+    for key, entry in per_level.items():
+        kind, level = key.split()
+        found = [r for r in detected if r["kind"] == kind and f"{r['level']:g}" == level]
+        entry["tar"] = round(entry["accepted"] / entry["n"], 4)  # a photo with no face found counts as rejected
+        if found:
+            entry["median_eye_distance_px"] = round(float(np.median([r["eye_distance_px"] for r in found])), 1)
+            entry["median_blur"] = round(float(np.median([r["blur"] for r in found])), 1)
+    # Size is judged on the downscaled copies (sharp), blur on the blurred ones (full size), so that
+    # one cause does not hide behind the other; the originals are in both.
+    sized = [r for r in detected if r["kind"] in ("original", "scale")]
+    blurred = [r for r in detected if r["kind"] in ("original", "blur")]
+    eye = np.array([r["eye_distance_px"] for r in sized], float)
+    eye_ok = np.array([r["accepted"] for r in sized], bool)
+    blur = np.array([r["blur"] for r in blurred], float)
+    blur_ok = np.array([r["accepted"] for r in blurred], bool)
+    eye_edges = [0, 8, 10, 12, 14, 16, 18, 20, 25, 30, 40, 1000]
+    blur_edges = [0, 2, 4, 6, 8, 10, 15, 20, 30, 60, 1e9]
     pose_arr = np.array(pose, float) if pose else np.zeros((0, 3))
     yaw_edges = [0, 0.1, 0.2, 0.3, 0.4, 0.6, 10]
     roll_edges = [0, 5, 10, 20, 30, 90]
@@ -144,12 +156,12 @@ def main() -> None:
         "tar_undegraded": base_tar,
         "target_tar": target,
         "per_level": per_level,
-        "eye_distance_bins": table(eye, ok, eye_edges),
-        "blur_bins": table(blur, ok, blur_edges),
+        "eye_distance_bins": table(eye, eye_ok, eye_edges),
+        "blur_bins": table(blur, blur_ok, blur_edges),
         "yaw_bins": table(pose_arr[:, 0], pose_arr[:, 2].astype(bool), yaw_edges),
         "roll_bins": table(pose_arr[:, 1], pose_arr[:, 2].astype(bool), roll_edges),
-        "suggested_min_eye_distance_px": suggested_minimum(eye, ok, eye_edges, target),
-        "suggested_min_blur": suggested_minimum(blur, ok, blur_edges, target),
+        "suggested_min_eye_distance_px": suggested_minimum(eye, eye_ok, eye_edges, target),
+        "suggested_min_blur": suggested_minimum(blur, blur_ok, blur_edges, target),
         "samples_faces_small": {
             "photos": len(samples),
             "min_eye_distance_px": min(s["eye_distance_px"] for s in samples),
