@@ -73,7 +73,7 @@ def test_the_gate_refuses_a_blurred_photo_and_lets_a_sharp_one_through(
     gate = QualityGate(pipeline, DEFAULT_MINIMUMS)
     assert len(gate.process(obama)) == 1
     with pytest.raises(QualityError, match="blurred"):
-        gate.process(cv2.GaussianBlur(obama, (0, 0), 6.0))
+        gate.process(cv2.GaussianBlur(obama, (0, 0), 10.0))
     strict = QualityGate(pipeline, QualityMinimums(max_faces_in_photo=0))
     with pytest.raises(QualityError, match="1 faces"):
         strict.process(obama)
@@ -90,7 +90,7 @@ def test_minimums_come_from_the_environment() -> None:
 def test_the_api_returns_the_record_and_refuses_a_poor_enrolment(
     tmp_path: Path, pipeline: FacePipeline, obama: np.ndarray
 ) -> None:
-    blurred = jpeg(cv2.GaussianBlur(obama, (0, 0), 6.0))
+    blurred = jpeg(cv2.GaussianBlur(obama, (0, 0), 10.0))
     with TestClient(create_app(ApiConfig(gallery_root=tmp_path / "gallery"), pipeline)) as client:
         person = client.post("/people", json={"name": "Barack Obama"}).json()["id"]
         refused = client.post(f"/people/{person}/faces", files={"image": ("b.jpg", blurred, "image/jpeg")})
