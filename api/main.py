@@ -24,7 +24,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 
 from api import errors
-from api.access import authorize, startup_notice
+from api.access import Authenticate, authorize, startup_notice
 from api.config import IMPORT_PATH, ApiConfig
 from api.cors import ConfiguredCors
 from api.engine import Engine
@@ -69,6 +69,7 @@ def create_app(config: ApiConfig | None = None, pipeline: FacePipeline | None = 
         body_limit=lambda path: app.state.engine.config.body_limit(path),
         reserved={IMPORT_PATH: ["POST"]},
     )
+    app.add_middleware(Authenticate)  # 401 before the body limit or any parsing
     app.add_middleware(ConfiguredCors)  # outermost: errors carry CORS headers too
     for router in ROUTERS:
         app.include_router(router)

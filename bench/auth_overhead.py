@@ -7,8 +7,9 @@ Two apps in one process over the same fresh gallery and the same pipeline (HOG, 
 * **with**: the API as shipped, called with a ``read`` key: every request looks the key up by its
   SHA-256, checks the role and the token bucket (:mod:`api.access`), and every decision writes one
   audit row (:mod:`api.audit`, one SQLite transaction);
-* **without**: the same app with FastAPI's ``dependency_overrides`` replacing ``authorize`` by a
-  fixed caller and the audit dependency by one that writes nothing.
+* **without**: the same app without the ``Authenticate`` middleware, with FastAPI's
+  ``dependency_overrides`` replacing ``authorize`` by a fixed caller and the audit dependency by one
+  that writes nothing.
 
 Requests alternate between the two apps (with, without, with, ...) so that load on the machine hits
 both alike. It times ``POST /verify`` (two sample photos; the models run) and ``GET /people`` (no
@@ -29,7 +30,7 @@ import _repo_path  # noqa: F401
 import numpy as np
 from fastapi.testclient import TestClient
 
-from api.access import ADMIN, Caller, authorize
+from api.access import ADMIN, Authenticate, Caller, authorize
 from api.audit import Auditor
 from api.config import ApiConfig
 from api.main import create_app
@@ -66,6 +67,7 @@ def main() -> None:
         pipeline = build_pipeline(config.pipeline)
         with_app = create_app(config, pipeline)
         without_app = create_app(config, pipeline)
+        without_app.user_middleware = [m for m in without_app.user_middleware if m.cls is not Authenticate]
         without_app.dependency_overrides[authorize] = lambda: Caller("bench", ADMIN)
         without_app.dependency_overrides[Auditor] = NoAudit
         headers = {"Authorization": f"Bearer {secret}"}
