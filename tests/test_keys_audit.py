@@ -1,8 +1,10 @@
 """API keys and the audit log in a real gallery database: hashed keys, roles, revocation, unique active
-names; audit entries, filters, retention and the CSV table."""
+names; audit entries, filters, retention and the CSV table; ``python -m facecore api-key``."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,8 @@ from facecore.gallery.keys import (
     revoke_key,
     role_allows,
 )
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_keys_are_stored_hashed_and_work_until_revoked(tmp_path: Path) -> None:
@@ -66,3 +70,24 @@ def test_audit_entries_filter_and_expire(tmp_path: Path) -> None:
         table = entries_frame(kept)
         assert list(table.columns) == ["id", "time", "key_name", "route", "model_version", "threshold", "result", "ids"]
         assert table["ids"].tolist() == ["[]", "[4]"]
+
+
+def test_the_command_line_creates_lists_and_revokes_keys(tmp_path: Path) -> None:
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "facecore", "api-key", "--gallery", str(tmp_path), *args],
+            cwd=REPO, capture_output=True, text=True, timeout=300,
+        )
+
+    created = cli("create", "--role", "enrol", "--name", "kiosk")
+    assert created.returncode == 0, created.stderr
+    secret = created.stdout.strip()
+    assert secret.startswith("fvl_") and "only time" in created.stderr
+    listed = cli("list")
+    assert "kiosk" in listed.stdout and "enrol" in listed.stdout and secret not in listed.stdout
+    with Gallery(tmp_path) as gallery:
+        assert authenticate(gallery.database, secret).name == "kiosk"
+    assert cli("revoke", "kiosk").returncode == 0
+    again = cli("revoke", "kiosk")
+    assert again.returncode == 2 and "no active API key" in again.stderr
+    assert cli("create", "--role", "root", "--name", "x").returncode == 2  # argparse refuses the role
