@@ -23,6 +23,7 @@ PAGES = {
         st.Page("app_pages/verify.py", title="Verify", icon=":material/compare:"),
         st.Page("app_pages/gallery.py", title="Gallery", icon=":material/photo_library:"),
         st.Page("app_pages/identify.py", title="Identify", icon=":material/person_search:"),
+        st.Page("app_pages/audit_log.py", title="Audit log", icon=":material/history:"),
     ],
     "Classroom": [
         st.Page("app_pages/triplet_classroom.py", title="Triplet loss", icon=":material/school:"),

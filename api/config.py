@@ -15,7 +15,10 @@ Contract:
 
 The variables (docs/api.md lists them): ``FACECORE_GALLERY_DIR``, ``FACECORE_API_DETECTOR``,
 ``FACECORE_API_EMBEDDER``, ``FACECORE_API_FLIP_TTA``, ``FACECORE_API_THRESHOLD``, ``FACECORE_API_MAX_UPLOAD_MB``,
-``FACECORE_API_MAX_ZIP_MB``, ``FACECORE_API_MAX_PIXELS``, ``FACECORE_API_DETECTION_MAX_SIDE``.
+``FACECORE_API_MAX_ZIP_MB``, ``FACECORE_API_MAX_PIXELS``, ``FACECORE_API_DETECTION_MAX_SIDE``; access
+(:mod:`api.access`): ``FACECORE_API_INSECURE``, ``FACECORE_API_CORS_ORIGINS`` (comma-separated, none by
+default), ``FACECORE_API_RATE_PER_MINUTE`` and ``FACECORE_API_RATE_BURST`` (per key),
+``FACECORE_AUDIT_RETENTION_DAYS``; face quality minimums (``facecore.quality``): ``FACECORE_QUALITY_*``.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from facecore.embedding import DEFAULT_EMBEDDER
 from facecore.embedding.base import builtin_embedders
 from facecore.gallery import default_gallery_dir
 from facecore.images import MAX_PIXELS
+from facecore.quality import QualityMinimums
 from facecore.verification import Threshold, default_threshold
 
 #: Every distance the API answers is of this metric (the gallery's FAISS index is L2 too).
@@ -44,6 +48,9 @@ MIN_DETECTION_SIDE = 32
 IMPORT_PATH = "/people/import"
 BATCH_PATH = "/verify/batch"  # a CSV and a zip
 MB = 1024 * 1024
+DEFAULT_RATE_PER_MINUTE = 600.0  # per key; a verify takes about 0.3 s on 2 cores, so 600/min is generous
+DEFAULT_RATE_BURST = 60
+DEFAULT_AUDIT_RETENTION_DAYS = 90.0
 
 
 def _flag(value: str) -> bool:
@@ -60,6 +67,12 @@ class ApiConfig:
     max_upload_bytes: int = int(DEFAULT_MAX_UPLOAD_MB * MB)
     max_zip_bytes: int = int(DEFAULT_MAX_ZIP_MB * MB)
     max_pixels: int = MAX_PIXELS
+    insecure: bool = False  # answer callers beyond loopback while no API key exists (api.access)
+    cors_origins: tuple[str, ...] = ()
+    rate_per_minute: float = DEFAULT_RATE_PER_MINUTE
+    rate_burst: int = DEFAULT_RATE_BURST
+    audit_retention_days: float = DEFAULT_AUDIT_RETENTION_DAYS
+    quality: QualityMinimums = field(default_factory=QualityMinimums)
 
     def __post_init__(self) -> None:
         if self.pipeline.detector not in DETECTORS.names():
@@ -74,6 +87,10 @@ class ApiConfig:
             )
         if min(self.max_upload_bytes, self.max_zip_bytes, self.max_pixels) < 1:
             raise ValueError("the upload, zip and pixel limits must be positive")
+        if self.rate_per_minute < 0 or self.rate_burst < 1 or self.audit_retention_days < 0:
+            raise ValueError("the rate limit and the audit retention must be >= 0 and the burst >= 1")
+        if any(o == "*" for o in self.cors_origins) and len(self.cors_origins) > 1:
+            raise ValueError("CORS origins: '*' stands alone")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ApiConfig:
@@ -104,6 +121,12 @@ class ApiConfig:
             max_upload_bytes=int(float(env.get("FACECORE_API_MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_MB)) * MB),
             max_zip_bytes=int(float(env.get("FACECORE_API_MAX_ZIP_MB", DEFAULT_MAX_ZIP_MB)) * MB),
             max_pixels=int(env.get("FACECORE_API_MAX_PIXELS", MAX_PIXELS)),
+            insecure=_flag(env.get("FACECORE_API_INSECURE", "0")),
+            cors_origins=tuple(o.strip() for o in env.get("FACECORE_API_CORS_ORIGINS", "").split(",") if o.strip()),
+            rate_per_minute=float(env.get("FACECORE_API_RATE_PER_MINUTE", DEFAULT_RATE_PER_MINUTE)),
+            rate_burst=int(env.get("FACECORE_API_RATE_BURST", DEFAULT_RATE_BURST)),
+            audit_retention_days=float(env.get("FACECORE_AUDIT_RETENTION_DAYS", DEFAULT_AUDIT_RETENTION_DAYS)),
+            quality=QualityMinimums.from_env(env),
         )
 
     def decision_threshold(self) -> Threshold:

@@ -22,6 +22,7 @@ import numpy as np
 from fastapi import HTTPException
 
 from api.config import ApiConfig
+from api.ratelimit import RateLimiter
 from facecore.gallery import Gallery
 from facecore.images import ImageError, decode_image
 from facecore.pipeline import FacePipeline, build_pipeline
@@ -47,6 +48,7 @@ class Engine:
         self.threshold_source = choice.source
         self._model_lock = threading.Lock()
         self._image_slots = threading.BoundedSemaphore(MAX_IMAGES_IN_FLIGHT)
+        self.rate_limiter = RateLimiter(config.rate_per_minute, config.rate_burst)
 
     @property
     def model_version(self) -> str:

@@ -28,10 +28,13 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorOut, "description": description}
     for status, description in (
         (400, "The body could not be parsed (malformed JSON or multipart)."),
+        (401, "No API key, or an unknown or revoked one (or no key exists and the caller is not local)."),
+        (403, "The API key's role does not allow this."),
         (404, "No person or face with this id."),
         (409, "The name is taken, or this face is already stored for the person."),
         (413, "An upload is larger than the limit."),
         (422, "A bad image or zip, no face found, or invalid parameters."),
+        (429, "Too many requests for this API key; retry after the Retry-After header's seconds."),
     )
 }
 

@@ -11,7 +11,8 @@ functions, which FastAPI runs in its thread pool, so a slow image never blocks t
 
 The package: :mod:`api.config` (settings), :mod:`api.engine` (pipeline, gallery, guards),
 :mod:`api.errors` (JSON errors, the body limit), :mod:`api.schemas` (bodies), :mod:`api.routes`
-(one module per resource).
+(one module per resource), :mod:`api.access` (keys, roles, loopback-only mode, rate limits),
+:mod:`api.audit` (the audit log dependency), :mod:`api.cors`.
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from api import errors
+from api.access import Authenticate, authorize, startup_notice
 from api.config import IMPORT_PATH, ApiConfig
+from api.cors import ConfiguredCors
 from api.engine import Engine
 from api.errors import ERRORS
 from api.routes import ROUTERS
@@ -49,6 +52,7 @@ def create_app(config: ApiConfig | None = None, pipeline: FacePipeline | None = 
             engine.model_version,
             engine.threshold,
         )
+        log.warning(startup_notice(engine))
         yield
         engine.close()
 
@@ -57,13 +61,16 @@ def create_app(config: ApiConfig | None = None, pipeline: FacePipeline | None = 
         version="0.2.0",
         summary="Verify, identify and embed faces against the lab's gallery (the dashboard's engine).",
         lifespan=lifespan,
-        responses={400: ERRORS[400], 422: ERRORS[422]},
+        responses={400: ERRORS[400], 401: ERRORS[401], 403: ERRORS[403], 422: ERRORS[422], 429: ERRORS[429]},
+        dependencies=[Depends(authorize)],
     )
     errors.install(
         app,
         body_limit=lambda path: app.state.engine.config.body_limit(path),
         reserved={IMPORT_PATH: ["POST"]},
     )
+    app.add_middleware(Authenticate)  # 401 before the body limit or any parsing
+    app.add_middleware(ConfiguredCors)  # outermost: errors carry CORS headers too
     for router in ROUTERS:
         app.include_router(router)
     return app

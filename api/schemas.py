@@ -60,9 +60,21 @@ class GalleryFaceOut(BaseModel):
     chip_url: str = Field(description="The aligned 150x150 chip as PNG.")
 
 
+class FaceQualityOut(BaseModel):
+    eye_distance_px: float | None = Field(description="Distance between the eye centres in image pixels.")
+    blur: float | None = Field(description="Variance of the Laplacian of the aligned chip: lower is blurrier.")
+    roll_deg: float | None = Field(description="Head tilt in degrees (the eye line against the horizontal).")
+    yaw: float | None = Field(description="The nose's sideways offset from the eyes' midpoint, in eye distances.")
+    pitch: float | None = Field(description="The nose's offset below the eye line, in eye distances.")
+    detector_score: float = Field(description="The detector's score (not comparable across detectors).")
+    faces_in_photo: int
+    warnings: list[str] = Field(description="The configured minimums this face misses, in words.")
+
+
 class DetectedFace(BaseModel):
     box: Box
     score: float
+    quality: FaceQualityOut = Field(description="Size, blur, pose and crowding of this face (facecore.quality).")
     landmarks: list[list[float]] = Field(
         description="The five (x, y) points the face was aligned to, in image pixels."
     )
@@ -194,3 +206,19 @@ class ImportOut(BaseModel):
     faces: list[GalleryFaceOut] = Field(description="The stored faces, in zip order.")
     skipped_files: list[SkippedFileOut]
     summary: str = Field(description="The outcome in one sentence.")
+
+
+class EnrolledFaceOut(GalleryFaceOut):
+    quality: FaceQualityOut = Field(description="The quality of the stored face when it was enrolled.")
+
+
+class FaceMoveIn(BaseModel):
+    person_id: int = Field(ge=1, le=2**63 - 1, description="The person the face now belongs to.")
+
+
+class FaceEmbeddingOut(BaseModel):
+    face_id: int
+    person_id: int
+    model_version: str = Field(description="The embedder that made the vector.")
+    dimension: int
+    embedding: list[float]

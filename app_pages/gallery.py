@@ -1,18 +1,22 @@
-"""Gallery: the people the Identify page can recognise, built from photos, a folder, a zip or LFW."""
+"""Gallery: the people the Identify page can recognise, built from photos, a folder, a zip or LFW.
+
+Server folders are read only under ``$FACECORE_IMPORT_ROOT`` (``facecore.gallery.import_root``); with
+it unset the page offers uploads only.
+"""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
 from facecore.evaluation.datasets import image_folder, lfw_people
+from facecore.gallery.import_root import allowed_import_root, keep_inside, resolve_under
 from facecore.gallery.importing import ImportJob, ImportReport, enrol_many, folder_jobs, photo_jobs, zip_jobs
 from ui.data import lfw_panel
 from ui.drawing import thumbnail_uri
 from ui.feedback import flash, show_error, show_flashes
 from ui.inputs import images_input
+from ui.quality import gated, quality_override
 from ui.resources import gallery_root, load_gallery, pipeline
 from ui.settings import current_settings
 
@@ -80,10 +84,12 @@ def delete_face(face_id: int) -> None:
 # ----------------------------------------------------------------------------- enrolment
 
 
-def enrol(jobs: list[ImportJob], *, label: str, show_each: bool) -> ImportReport | None:
+def enrol(jobs: list[ImportJob], *, label: str, show_each: bool, gate: bool = True) -> ImportReport | None:
     """Enrol ``jobs`` with the sidebar's pipeline and a progress bar; None after a message if it cannot load.
 
-    ``show_each`` says, file by file, what was enrolled and what was skipped and why.
+    ``show_each`` says, file by file, what was enrolled and what was skipped and why. ``gate``: refuse
+    faces below the quality minimums unless the override is ticked (the LFW demo gallery is enrolled
+    as LFW gives it: it is the benchmark's own data).
     """
     try:
         face_pipeline = pipeline(settings.config)
@@ -101,7 +107,7 @@ def enrol(jobs: list[ImportJob], *, label: str, show_each: bool) -> ImportReport
 
     return enrol_many(
         gallery,
-        face_pipeline,
+        gated(face_pipeline) if gate else face_pipeline,
         jobs,
         progress=lambda done, total: bar.progress(done / total, text=f"{label} {done}/{total}"),
         on_result=each if show_each else None,
@@ -135,6 +141,7 @@ st.caption(
     f"{' and flip TTA' if settings.flip_tta else ''} from the sidebar; each photo adds its largest face."
 )
 show_flashes()
+quality_override()
 
 tab_people, tab_add, tab_import, tab_export = st.tabs(
     ["People", "Add faces", "Import", "Export"], key="gallery_tab"  # keyed: the chosen tab survives reruns
@@ -169,14 +176,27 @@ with tab_add:
 
 with tab_import:
     st.markdown("**A folder or a zip with one sub-folder per person** (`<person>/<photo>.jpg`)")
-    source = st.radio(
-        "Import from", ["Folder on this machine", "Zip file"], horizontal=True, key="import_source"
-    )
-    if source == "Folder on this machine":
-        folder = st.text_input("Folder path", key="import_folder", placeholder="/data/people")
+    try:
+        import_root = allowed_import_root()
+    except GalleryError as exc:
+        st.error(f"Folder import is off: {exc}")
+        import_root = None
+    sources = ["Folder on the server", "Zip file"] if import_root is not None else ["Zip file"]
+    source = st.radio("Import from", sources, horizontal=True, key="import_source")
+    if import_root is None:
+        st.caption(
+            "Upload a zip here, or several photos of one person in the 'Add faces' tab. Importing a folder "
+            "on the server is off; set FACECORE_IMPORT_ROOT to the folder it may read from to allow it."
+        )
+    if source == "Folder on the server" and import_root is not None:
+        folder = st.text_input(
+            f"Folder under {import_root}", key="import_folder", placeholder="people (relative to the root)"
+        )
         if st.button("Import folder", disabled=not folder.strip(), key="import_folder_go"):
             try:
-                found = image_folder(Path(folder.strip()).expanduser())
+                found = keep_inside(image_folder(resolve_under(import_root, folder)), import_root)
+            except GalleryError as exc:
+                st.error(str(exc))
             except (OSError, ValueError) as exc:
                 st.error(f"Cannot read that folder: {exc}")
             else:
@@ -224,7 +244,7 @@ with tab_import:
             f"Load a demo gallery ({len(candidates)} people)", disabled=not candidates, key="lfw_go"
         ):
             jobs = folder_jobs(candidates, per_person=int(per_person))
-            summary(enrol(jobs, label="Enrolling LFW", show_each=False))
+            summary(enrol(jobs, label="Enrolling LFW", show_each=False, gate=False))
 
 with tab_people:
     left, right = st.columns([3, 1], vertical_alignment="bottom")

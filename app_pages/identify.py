@@ -9,6 +9,7 @@ from ui.drawing import draw_faces
 from ui.feedback import show_error
 from ui.inputs import decode_or_error, find_faces, image_input, no_face_warning
 from ui.operating_point import confidence_note
+from ui.quality import show_quality_warnings
 from ui.resources import gallery_root, load_gallery, pipeline
 from ui.settings import current_settings, identification_threshold
 
@@ -145,6 +146,7 @@ for i, (face, result) in enumerate(zip(faces, results, strict=True)):
         left.image(face.chip, caption=f"Face {i + 1}", width=120)
         with right:
             answer(i + 1, result)
+            show_quality_warnings(face, len(faces), f"Face {i + 1}")
             vote_tally(result)
             if result.matches:
                 columns = st.columns(min(len(result.matches), 8))

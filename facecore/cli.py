@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from facecore import cli_calibration
+from facecore import cli_keys
 from facecore.config import DEFAULT_DETECTOR, PipelineConfig
 from facecore.detection import DETECTORS
 from facecore.embedding import DEFAULT_EMBEDDER, EMBEDDERS
@@ -96,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_calibration.add_evaluate(commands, _add_pipeline_options)
     cli_calibration.add_operating_points(commands, _add_pipeline_options)
     cli_calibration.add_verify_batch(commands, _add_pipeline_options)
+    cli_keys.add_commands(commands)
     return parser
 
 
@@ -199,6 +201,7 @@ COMMANDS = {
     "evaluate": lambda args: cli_calibration.run_evaluate(args, _config(args)),
     "operating-points": lambda args: cli_calibration.run_operating_points(args, _config(args)),
     "verify-batch": lambda args: cli_calibration.run_verify_batch(args, _config(args)),
+    "api-key": cli_keys.run,
 }
 
 

@@ -169,6 +169,13 @@ def test_duplicate_names_are_rejected_whatever_their_case(tmp_path: Path) -> Non
         ("Bad\x00Name", "control characters"),
         ("two\nlines", "control characters"),
         ("x" * 101, "at most 100"),
+        ("Eve\u202eboB", "bidirectional control"),  # right-to-left override: displays as 'Eve' + 'Bobe'
+        ("Ali\u2066ce\u2069", "bidirectional control"),  # isolates
+        ("Ann\u200f", "bidirectional control"),  # a right-to-left mark
+        ("Bo\u200bb", "zero-width"),
+        ("\ufeffBob", "zero-width"),
+        ("Bo\u200db", "zero-width"),  # a joiner between ASCII letters joins nothing
+        ("Bob\u2060", "zero-width"),
     ],
 )
 def test_bad_names_are_rejected(tmp_path: Path, name: str, reason: str) -> None:
@@ -177,6 +184,14 @@ def test_bad_names_are_rejected(tmp_path: Path, name: str, reason: str) -> None:
         gallery.create_person(name)
     assert gallery.people() == [] and gallery.revision() == 0
     assert gallery.create_person("x" * 100).name == "x" * 100
+
+
+def test_joiners_are_kept_where_a_script_needs_them_and_never_make_a_look_alike(tmp_path: Path) -> None:
+    gallery = Gallery(tmp_path)
+    persian = gallery.create_person("\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645")  # ZWNJ in Persian
+    assert "\u200c" in persian.name
+    with pytest.raises(GalleryError, match="already exists"):  # the same letters without the joiner
+        gallery.create_person("\u0645\u06cc\u062e\u0648\u0627\u0647\u0645")
 
 
 def test_names_that_look_like_paths_never_reach_the_filesystem(tmp_path: Path, embedded, model: str) -> None:

@@ -21,6 +21,7 @@ from facecore.images import ImageError, decode_image
 from facecore.types import EmbeddedFace
 from ui.drawing import draw_faces, face_label
 from ui.feedback import show_error
+from ui.quality import show_quality_warnings
 from ui.resources import pipeline
 from ui.settings import Settings
 
@@ -189,4 +190,5 @@ def pick_face(label: str, key: str, settings: Settings) -> PickedFace | None:
         )
         index = index if index is not None and index < len(faces) else 0
     st.image(draw_faces(image, faces, index), caption=name, width="stretch")
+    show_quality_warnings(faces[index], len(faces))
     return PickedFace(faces[index], name, image, index, len(faces))

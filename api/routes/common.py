@@ -9,8 +9,9 @@ from fastapi import Depends, File, Query, Request, UploadFile
 from fastapi import Path as PathParam
 
 from api.engine import Engine
-from api.schemas import Box, GalleryFaceOut, PersonOut
+from api.schemas import Box, FaceQualityOut, GalleryFaceOut, PersonOut
 from facecore.gallery import GalleryFace, Person
+from facecore.quality import QualityMinimums, face_quality
 from facecore.types import EmbeddedFace
 
 MAX_ID = 2**63 - 1  # SQLite's INTEGER range: larger ids cannot exist (and would not bind)
@@ -60,12 +61,18 @@ def gallery_face_out(face: GalleryFace) -> GalleryFaceOut:
     )
 
 
-def detected_fields(found: EmbeddedFace) -> dict[str, Any]:
-    """Box, score and the landmarks the face was aligned to (``FacePipeline.process`` always sets them)."""
+def quality_out(found: EmbeddedFace, faces_in_photo: int, minimums: QualityMinimums) -> FaceQualityOut:
+    quality = face_quality(found, faces_in_photo)
+    return FaceQualityOut(**quality.as_dict(), warnings=minimums.problems(quality))
+
+
+def detected_fields(found: EmbeddedFace, faces_in_photo: int, minimums: QualityMinimums) -> dict[str, Any]:
+    """Box, score, quality and the landmarks the face was aligned to (``FacePipeline.process`` sets them)."""
     landmarks = [] if found.landmarks is None else np.asarray(found.landmarks, np.float64).round(2).tolist()
     return {
         "box": box_out(found.face.box),
         "score": float(found.face.score),
         "landmarks": landmarks,
         "landmarks_order": found.alignment or "",
+        "quality": quality_out(found, faces_in_photo, minimums),
     }

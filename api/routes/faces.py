@@ -1,4 +1,4 @@
-"""Gallery faces: add one from a photo, list, read, the aligned chip, delete.
+"""Gallery faces: add one from a photo, list, read, move to another person, the embedding, the chip, delete.
 
 ``POST /people/{id}/faces`` stores one face of ``FacePipeline.process``'s answer (the largest by
 default, ``?face_index=n`` otherwise) with the engine's model version; a failed upload changes nothing
@@ -12,9 +12,10 @@ from typing import Annotated
 from fastapi import APIRouter, File, HTTPException, Query, UploadFile
 from fastapi.responses import FileResponse, Response
 
+from api.audit import AuditDep
 from api.errors import ERRORS, face_or_404, person_or_404, read_upload
-from api.routes.common import MAX_ID, EngineDep, FaceId, PersonId, gallery_face_out
-from api.schemas import GalleryFaceOut
+from api.routes.common import MAX_ID, EngineDep, FaceId, PersonId, gallery_face_out, quality_out
+from api.schemas import EnrolledFaceOut, FaceEmbeddingOut, FaceMoveIn, GalleryFaceOut
 from facecore.gallery import GalleryError
 
 router = APIRouter(tags=["faces"])
@@ -29,13 +30,14 @@ def list_person_faces(person_id: PersonId, engine: EngineDep) -> list[GalleryFac
 
 @router.post(
     "/people/{person_id}/faces",
-    response_model=GalleryFaceOut,
+    response_model=EnrolledFaceOut,
     status_code=201,
     responses={404: ERRORS[404], 409: ERRORS[409], 413: ERRORS[413]},
 )
 def add_face(
     person_id: PersonId,
     engine: EngineDep,
+    audit: AuditDep,
     image: Annotated[
         UploadFile, File(description="A photo of the person (JPEG, PNG, WebP, GIF, BMP, TIFF).")
     ],
@@ -43,7 +45,11 @@ def add_face(
         int,
         Query(ge=0, le=1000, description="Which face to store when the photo has several: 0 is the largest."),
     ] = 0,
-) -> GalleryFaceOut:
+    allow_low_quality: Annotated[
+        bool,
+        Query(description="Store the face even when it misses the quality minimums (small, blurred, turned)."),
+    ] = False,
+) -> EnrolledFaceOut:
     """Detect the faces of a photo and store one (the largest by default) for the person."""
     person_or_404(engine.gallery, person_id)  # before the slow part
     data = read_upload(image, "image", engine.config.max_upload_bytes)
@@ -54,12 +60,23 @@ def add_face(
         raise HTTPException(
             422, f"face_index {face_index} is out of range: the photo has {len(found)} face(s)."
         )
+    quality = quality_out(found[face_index], len(found), engine.config.quality)
+    if quality.warnings and not allow_low_quality:
+        raise HTTPException(
+            422,
+            "image: not enrolled: " + "; ".join(quality.warnings) + ". Send a better photo, or pass "
+            "allow_low_quality=true to store it anyway.",
+        )
     try:
         stored = engine.gallery.add_face(person_id, data, found[face_index], engine.model_version)
     except GalleryError as exc:
         person_or_404(engine.gallery, person_id)  # deleted meanwhile: 404
         raise HTTPException(409, str(exc)) from None
-    return gallery_face_out(stored)
+    audit.record(
+        {"added_face": stored.id, "person": stored.person_name, "quality_warnings": quality.warnings},
+        ids=[stored.id, person_id],
+    )
+    return EnrolledFaceOut(**gallery_face_out(stored).model_dump(), quality=quality)
 
 
 @router.get("/faces", response_model=list[GalleryFaceOut], responses={404: ERRORS[404]})
@@ -78,6 +95,39 @@ def get_face(face_id: FaceId, engine: EngineDep) -> GalleryFaceOut:
     return gallery_face_out(face_or_404(engine.gallery, face_id))
 
 
+@router.patch("/faces/{face_id}", response_model=GalleryFaceOut, responses={404: ERRORS[404]})
+def move_face(face_id: FaceId, body: FaceMoveIn, engine: EngineDep, audit: AuditDep) -> GalleryFaceOut:
+    """Move a face to another person (a face enrolled under the wrong name); its vector stays."""
+    before = face_or_404(engine.gallery, face_id)
+    person_or_404(engine.gallery, body.person_id)
+    try:
+        moved = engine.gallery.move_face(face_id, body.person_id)
+    except GalleryError as exc:  # deleted meanwhile
+        raise HTTPException(404, str(exc)) from None
+    audit.record(
+        {"moved_face": face_id, "from": before.person_name, "to": moved.person_name},
+        ids=[face_id, before.person_id, moved.person_id],
+    )
+    return gallery_face_out(moved)
+
+
+@router.get("/faces/{face_id}/embedding", response_model=FaceEmbeddingOut, responses={404: ERRORS[404]})
+def get_face_embedding(face_id: FaceId, engine: EngineDep) -> FaceEmbeddingOut:
+    """The stored vector of a face, as the model that made it gave it (compare only within one model)."""
+    face = face_or_404(engine.gallery, face_id)
+    try:
+        vector = engine.gallery.face_embedding(face_id)
+    except GalleryError as exc:
+        raise HTTPException(404, str(exc)) from None
+    return FaceEmbeddingOut(
+        face_id=face.id,
+        person_id=face.person_id,
+        model_version=face.model_version,
+        dimension=int(vector.size),
+        embedding=vector.astype(float).tolist(),
+    )
+
+
 @router.get(
     "/faces/{face_id}/chip",
     response_class=FileResponse,
@@ -92,9 +142,10 @@ def get_face_chip(face_id: FaceId, engine: EngineDep) -> FileResponse:
 
 
 @router.delete("/faces/{face_id}", status_code=204, responses={404: ERRORS[404]})
-def delete_face(face_id: FaceId, engine: EngineDep) -> Response:
+def delete_face(face_id: FaceId, engine: EngineDep, audit: AuditDep) -> Response:
     try:
         engine.gallery.delete_face(face_id)
     except GalleryError as exc:
         raise HTTPException(404, str(exc)) from None
+    audit.record({"deleted": "face"}, ids=[face_id])
     return Response(status_code=204)

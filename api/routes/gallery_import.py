@@ -23,14 +23,16 @@ import zipfile
 from pathlib import PurePosixPath
 from typing import Annotated
 
-from fastapi import APIRouter, File, HTTPException, UploadFile
+from fastapi import APIRouter, File, HTTPException, Query, UploadFile
 
+from api.audit import AuditDep
 from api.config import IMPORT_PATH
 from api.errors import ERRORS, read_upload
 from api.routes.common import EngineDep, gallery_face_out
 from api.schemas import ImportOut, SkippedFileOut
 from facecore.gallery import GalleryError, GalleryFace
 from facecore.gallery.importing import ImportJob, enrol_many, zip_jobs
+from facecore.quality import QualityGate
 
 router = APIRouter(tags=["people"])
 
@@ -44,7 +46,11 @@ NOT_A_PERSON_PHOTO = "ignored: not an image file inside a person folder (<person
 )
 def import_people(
     engine: EngineDep,
+    audit: AuditDep,
     archive: Annotated[UploadFile, File(description="A zip with one folder of photos per person.")],
+    allow_low_quality: Annotated[
+        bool, Query(description="Enrol faces that miss the quality minimums too (else they are skipped).")
+    ] = False,
 ) -> ImportOut:
     """Enrol every photo of a zip with one folder per person; answers what was enrolled and what was skipped."""
     data = read_upload(archive, "archive", engine.config.max_zip_bytes)
@@ -69,9 +75,13 @@ def import_people(
 
     report = enrol_many(
         engine.gallery,
-        engine.guarded_pipeline(),
+        engine.guarded_pipeline() if allow_low_quality else QualityGate(engine.guarded_pipeline(), engine.config.quality),
         [_within_limit(job, sizes.get(job.source, 0), limit) for job in jobs],
         on_result=record,
+    )
+    audit.record(
+        {"people": report.people, "enrolled": len(report.enrolled), "skipped": len(skipped)},
+        ids=[f.id for f in report.enrolled],
     )
     return ImportOut(
         people=report.people,

@@ -21,6 +21,7 @@ from typing import Annotated
 import numpy as np
 from fastapi import APIRouter, HTTPException, Query
 
+from api.audit import AuditDep
 from api.calibration import confidence_out, deciding
 from api.config import METRIC
 from api.errors import ERRORS, person_or_404, read_upload
@@ -70,7 +71,7 @@ IdentifyRuleQuery = Annotated[
 
 @router.post("/verify", response_model=VerifyOut, responses={413: ERRORS[413]})
 def verify_two(
-    image_a: ImageUpload, image_b: ImageUpload, engine: EngineDep, threshold: ThresholdQuery = None
+    image_a: ImageUpload, image_b: ImageUpload, engine: EngineDep, audit: AuditDep, threshold: ThresholdQuery = None
 ) -> VerifyOut:
     """1:1: are the largest faces of two photos the same person?"""
     limit = engine.config.max_upload_bytes
@@ -79,6 +80,10 @@ def verify_two(
     face_b, count_b = engine.largest_face(data_b, "image_b")
     chosen = deciding(engine, threshold)
     verdict = verify(face_a.embedding, face_b.embedding, threshold=chosen.threshold, metric=METRIC)
+    audit.record(
+        {"same_person": verdict.same, "distance": verdict.distance, "operating_point": chosen.name},
+        threshold=chosen.threshold,
+    )
     return VerifyOut(
         operating_point=chosen.name,
         threshold_source=chosen.source,
@@ -87,8 +92,8 @@ def verify_two(
         distance=verdict.distance,
         threshold=verdict.threshold,
         decision=verdict.sentence(),
-        face_a=DetectedFace(**detected_fields(face_a)),
-        face_b=DetectedFace(**detected_fields(face_b)),
+        face_a=DetectedFace(**detected_fields(face_a, count_a, engine.config.quality)),
+        face_b=DetectedFace(**detected_fields(face_b, count_b, engine.config.quality)),
         faces_in_a=count_a,
         faces_in_b=count_b,
         model_version=engine.model_version,
@@ -104,6 +109,7 @@ def verify_person(
     person_id: PersonId,
     image: ImageUpload,
     engine: EngineDep,
+    audit: AuditDep,
     threshold: ThresholdQuery = None,
     rule: VerifyRuleQuery = DEFAULT_VERIFY_RULE,
 ) -> VerifyPersonOut:
@@ -121,6 +127,14 @@ def verify_person(
     chosen = deciding(engine, threshold)
     verdict = verify_against(found.embedding, vectors[mine], threshold=chosen.threshold, metric=METRIC, rule=rule.value)
     distances = np.asarray(verdict.distances)
+    audit.record(
+        {
+            "same_person": verdict.same, "distance": verdict.distance, "rule": verdict.rule.value,
+            "operating_point": chosen.name,
+        },
+        ids=[person.id],
+        threshold=chosen.threshold,
+    )
     return VerifyPersonOut(
         operating_point=chosen.name,
         threshold_source=chosen.source,
@@ -138,7 +152,7 @@ def verify_person(
         person=person_out(person),
         nearest_face_id=int(face_ids[mine][int(np.argmin(distances))]),
         faces_compared=verdict.voters,
-        face=DetectedFace(**detected_fields(found)),
+        face=DetectedFace(**detected_fields(found, count, engine.config.quality)),
         faces_in_image=count,
         model_version=engine.model_version,
     )
@@ -148,6 +162,7 @@ def verify_person(
 def identify(
     image: ImageUpload,
     engine: EngineDep,
+    audit: AuditDep,
     k: Annotated[
         int, Query(ge=1, le=MAX_K, description="Nearest gallery faces to return and vote with.")
     ] = 5,
@@ -164,9 +179,14 @@ def identify(
         gallery.identify(f.embedding, threshold=used, k=k, model_version=version, rule=rule.value)
         for f in found
     ]
+    audit.record(
+        {"faces": [{"name": r.name, "distance": r.distance} for r in results], "rule": rule.value},
+        ids=[r.person_id for r in results if r.person_id is not None],
+        threshold=used,
+    )
     faces = [
         IdentifiedFace(
-            **detected_fields(f),
+            **detected_fields(f, len(found), engine.config.quality),
             name=r.name,
             person_id=r.person_id,
             nearest_name=r.nearest_name,
@@ -202,6 +222,7 @@ def embeddings(image: ImageUpload, engine: EngineDep) -> EmbeddingsOut:
         detector=engine.detector,
         model_version=engine.model_version,
         faces=[
-            EmbeddedFaceOut(**detected_fields(f), embedding=f.embedding.astype(float).tolist()) for f in found
+            EmbeddedFaceOut(**detected_fields(f, len(found), engine.config.quality), embedding=f.embedding.astype(float).tolist())
+            for f in found
         ],
     )

@@ -68,6 +68,29 @@ _SCHEMA = (
         created REAL NOT NULL,
         PRIMARY KEY (model_version, detector, metric, name)
     )""",
+    # API keys (facecore.gallery.keys): only the SHA-256 of each key is stored.
+    """CREATE TABLE IF NOT EXISTS api_keys (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL,
+        role TEXT NOT NULL,
+        key_sha256 TEXT NOT NULL UNIQUE,
+        prefix TEXT NOT NULL,
+        created REAL NOT NULL,
+        revoked REAL
+    )""",
+    "CREATE UNIQUE INDEX IF NOT EXISTS api_keys_active_name ON api_keys(name) WHERE revoked IS NULL",
+    # The audit log (facecore.gallery.audit): decisions and changes, never images or keys.
+    """CREATE TABLE IF NOT EXISTS audit_log (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        time REAL NOT NULL,
+        key_name TEXT NOT NULL,
+        route TEXT NOT NULL,
+        model_version TEXT,
+        threshold REAL,
+        result TEXT NOT NULL,
+        ids TEXT NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS audit_log_time ON audit_log(time)",
 )
 
 T = TypeVar("T")

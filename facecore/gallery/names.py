@@ -4,6 +4,21 @@ A stored name is NFC-normalised and trimmed, 1 to ``MAX_NAME_LENGTH`` characters
 characters, lone surrogates or line/paragraph separators. Two names are the same person when their
 :func:`name_key` (NFC + casefold) is equal, so 'ÉLISE' and 'élise' cannot both exist in any script
 (SQLite's NOCASE folds ASCII only). Names never become file names.
+
+Invisible characters that change how a name *looks* are refused, so that a name can never display as
+another one (the "Trojan Source" trick, CVE-2021-42574):
+
+* bidirectional controls: embeddings and overrides U+202A-U+202E, isolates U+2066-U+2069, and the
+  marks U+200E (LRM), U+200F (RLM) and U+061C (ALM). A name in Arabic or Hebrew is shown right to left
+  by the Unicode bidi algorithm on its own; marks are only needed to mix directions inside running
+  text, and they can make "Eve" sort or read as something else, so they are refused too;
+* zero-width characters with no place in a name: U+200B (zero-width space), U+2060 (word joiner),
+  U+FEFF (byte-order mark) and U+00AD (soft hyphen).
+
+U+200C (ZWNJ) and U+200D (ZWJ) are letters' business in Persian and the Indic scripts, so they are
+kept there: allowed only between two non-ASCII letters or marks. Elsewhere (next to ASCII, at the
+edges, doubled) they are refused. :func:`name_key` ignores them, so 'Bo\u200db'-style look-alikes of an
+existing name are duplicates even where they pass.
 """
 
 from __future__ import annotations
@@ -16,6 +31,40 @@ MAX_NAME_LENGTH = 100
 #: Unicode categories a name may not contain: control characters (NUL, tab, newline, DEL, C1), lone
 #: surrogates, line and paragraph separators.
 FORBIDDEN_NAME_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
+#: Bidirectional controls and marks: they can make a name display as another name.
+BIDI_CONTROLS = frozenset(
+    [chr(c) for c in range(0x202A, 0x202F)] + [chr(c) for c in range(0x2066, 0x206A)] + ["\u200e", "\u200f", "\u061c"]
+)
+#: Invisible characters with no use in a name.
+ZERO_WIDTH = frozenset({"\u200b", "\u2060", "\ufeff", "\u00ad"})
+#: Zero-width (non-)joiners: allowed only between two non-ASCII letters or marks (Persian, Indic scripts).
+JOINERS = frozenset({"\u200c", "\u200d"})
+
+
+def _joiner_in_place(text: str, at: int) -> bool:
+    """Whether the joiner at ``text[at]`` sits between two non-ASCII letters or marks."""
+    if at == 0 or at == len(text) - 1:
+        return False
+    return all(
+        not c.isascii() and unicodedata.category(c)[0] in "LM" for c in (text[at - 1], text[at + 1])
+    )
+
+
+def _invisible_problem(text: str) -> str | None:
+    """A sentence saying which invisible character ``text`` may not contain, or None."""
+    for at, c in enumerate(text):
+        code = f"U+{ord(c):04X}"
+        if c in BIDI_CONTROLS:
+            return (
+                f"A name cannot contain bidirectional control characters ({code}): they can make a name "
+                "display as another name. Type the name without them."
+            )
+        if c in ZERO_WIDTH or (c in JOINERS and not _joiner_in_place(text, at)):
+            return (
+                f"A name cannot contain invisible zero-width characters ({code}) here: they make two "
+                "names look the same. Type the name without them."
+            )
+    return None
 
 
 def clean_name(name: str) -> str:
@@ -34,6 +83,9 @@ def clean_name(name: str) -> str:
         raise GalleryError(
             f"A name cannot contain control characters such as NUL, tabs or line breaks (found U+{ord(bad):04X})."
         )
+    problem = _invisible_problem(cleaned)
+    if problem is not None:
+        raise GalleryError(problem)
     return cleaned
 
 
@@ -41,4 +93,5 @@ def name_key(name: str) -> str:
     """The uniqueness key of a name: NFC + casefold (SQLite's NOCASE folds ASCII only)."""
     if not isinstance(name, str):
         raise TypeError(f"a name must be a str, not {type(name).__name__}")
-    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", name).strip().casefold())
+    visible = "".join(c for c in name if c not in JOINERS)
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", visible).strip().casefold())

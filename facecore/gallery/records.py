@@ -3,14 +3,17 @@ pipelines (protocols, so this package imports no model library)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
 from facecore.types import Face
+
+T = TypeVar("T")
 
 
 class GalleryError(ValueError):
@@ -64,3 +67,12 @@ class PipelineLike(Protocol):
     embedder: Any  # has .version, the model version string
 
     def process(self, image: np.ndarray) -> Sequence[Any]: ...
+
+
+class DatabaseLike(Protocol):
+    """What the modules with their own tables (keys, audit) need of a database: ``Gallery.database``
+    (``facecore.gallery.database.Database``) fits, and so must any other store's."""
+
+    def write(self, action: Callable[[Any], T], *, bump: bool = True) -> T: ...
+
+    def snapshot(self) -> AbstractContextManager[Any]: ...

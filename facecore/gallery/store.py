@@ -125,6 +125,11 @@ class Gallery:
     def _db(self) -> sqlite3.Connection:
         return self._database.connection()  # this thread's
 
+    @property
+    def database(self) -> Database:
+        """The database, for modules that keep their own tables in it (``write(fn)``, ``snapshot()``)."""
+        return self._database
+
     def revision(self) -> int:
         """The write counter: it changes whenever any thread or process changed the gallery."""
         return read_revision(self._db())
@@ -291,6 +296,25 @@ class Gallery:
                 .fetchall()
             )
         return [self._gallery_face(row) for row in rows]
+
+    def move_face(self, face_id: int, person_id: int) -> GalleryFace:
+        """Give a stored face to another person (its vector and files stay as they are)."""
+        face_id, person_id = _as_id(face_id), _as_id(person_id)
+
+        def move(db: sqlite3.Connection) -> None:
+            self._require_person(db, person_id)
+            if db.execute("UPDATE faces SET person_id = ? WHERE id = ?", (person_id, face_id)).rowcount == 0:
+                raise GalleryError(f"There is no face with id {face_id} in the gallery.")
+
+        self._database.write(move)
+        return self.face(face_id)
+
+    def face_embedding(self, face_id: int) -> np.ndarray:
+        """The stored float32 vector of one face."""
+        row = self._db().execute("SELECT embedding FROM faces WHERE id = ?", (_as_id(face_id),)).fetchone()
+        if row is None:
+            raise GalleryError(f"There is no face with id {face_id} in the gallery.")
+        return vectors_from_blobs([row[0]])[0]
 
     def delete_face(self, face_id: int) -> None:
         face_id = _as_id(face_id)
