@@ -8,8 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from facecore import cli_calibration
-from facecore import cli_keys
+from facecore import cli_calibration, cli_keys
 from facecore.config import DEFAULT_DETECTOR, PipelineConfig
 from facecore.detection import DETECTORS
 from facecore.embedding import DEFAULT_EMBEDDER, EMBEDDERS

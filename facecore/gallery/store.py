@@ -125,10 +125,6 @@ class Gallery:
     def _db(self) -> sqlite3.Connection:
         return self._database.connection()  # this thread's
 
-    @property
-    def database(self) -> Database:
-        """The database, for modules that keep their own tables in it (``write(fn)``, ``snapshot()``)."""
-        return self._database
 
     def revision(self) -> int:
         """The write counter: it changes whenever any thread or process changed the gallery."""
