@@ -55,6 +55,8 @@ ROUTE_ROLES: dict[tuple[str, str], str] = {
     ("POST", "/verify/person/{person_id}"): READ,
     ("POST", "/identify"): READ,
     ("POST", "/embeddings"): READ,
+    ("POST", "/verify/batch"): READ,
+    ("GET", "/operating-points"): READ,
     ("POST", "/people"): ENROL,
     ("PATCH", "/people/{person_id}"): ENROL,
     ("POST", "/people/{person_id}/faces"): ENROL,
@@ -62,6 +64,9 @@ ROUTE_ROLES: dict[tuple[str, str], str] = {
     ("PATCH", "/faces/{face_id}"): ENROL,
     ("DELETE", "/people/{person_id}"): ADMIN,
     ("DELETE", "/faces/{face_id}"): ADMIN,
+    # Operating points are settings: they change every later decision.
+    ("POST", "/operating-points"): ADMIN,
+    ("PUT", "/operating-points/active"): ADMIN,
 }
 
 bearer_scheme = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer <key>`.")

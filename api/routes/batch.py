@@ -19,6 +19,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, HTTPException, UploadFile
 from fastapi.responses import StreamingResponse
 
+from api.audit import AuditDep
 from api.calibration import deciding
 from api.config import METRIC
 from api.errors import ERRORS, read_upload
@@ -39,6 +40,7 @@ def verify_batch(
     pairs: Annotated[UploadFile, File(description="CSV with the columns image_a,image_b (and optionally same).")],
     images: Annotated[UploadFile, File(description="A zip holding the images the CSV names (paths inside the zip).")],
     engine: EngineDep,
+    audit: AuditDep,
     threshold: ThresholdQuery = None,
 ) -> StreamingResponse:
     """1:1 for many pairs at once: distance, decision and confidence per pair, as CSV."""
@@ -52,6 +54,8 @@ def verify_batch(
         shutil.rmtree(folder, ignore_errors=True)
         raise HTTPException(422, str(exc)) from None
     chosen = deciding(engine, threshold)
+    # One entry for the batch (its size and who decided), written before the rows stream out.
+    audit.record({"pairs": len(pair_set.pairs), "operating_point": chosen.name}, threshold=chosen.threshold)
 
     def rows() -> Iterator[str]:
         try:

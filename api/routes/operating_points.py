@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException
 
+from api.audit import AuditDep
 from api.config import METRIC
 from api.errors import ERRORS
 from api.routes.common import EngineDep
@@ -38,7 +39,7 @@ def list_points(engine: EngineDep) -> list[OperatingPointOut]:
 
 
 @router.post("/operating-points", response_model=OperatingPointOut, status_code=201)
-def create_point(body: OperatingPointIn, engine: EngineDep) -> OperatingPointOut:
+def create_point(body: OperatingPointIn, engine: EngineDep, audit: AuditDep) -> OperatingPointOut:
     """Choose a threshold for ``target`` on labelled distances and store it (active when asked)."""
     if len(body.distances) != len(body.same):
         raise HTTPException(422, f"{len(body.distances)} distances but {len(body.same)} labels; give one label per distance.")
@@ -50,14 +51,21 @@ def create_point(body: OperatingPointIn, engine: EngineDep) -> OperatingPointOut
         saved = OperatingPoints(engine.gallery.database).save(point, activate=body.activate)
     except (ValueError, GalleryError) as exc:
         raise HTTPException(422, str(exc)) from None
+    audit.record(
+        {"operating_point": saved.name, "target": saved.target, "active": saved.active}, threshold=saved.threshold
+    )
     return point_out(saved)
 
 
 @router.put("/operating-points/active", response_model=OperatingPointOut | None, responses={404: ERRORS[404]})
-def activate_point(body: ActivateIn, engine: EngineDep) -> OperatingPointOut | None:
+def activate_point(body: ActivateIn, engine: EngineDep, audit: AuditDep) -> OperatingPointOut | None:
     """Decide with the named point from now on (null: with the configuration's default threshold)."""
     try:
         active = OperatingPoints(engine.gallery.database).activate(engine.pipeline.config, METRIC, body.name)
     except GalleryError as exc:
         raise HTTPException(404, str(exc)) from None
+    audit.record(
+        {"operating_point": None if active is None else active.name, "activated": True},
+        threshold=None if active is None else active.threshold,
+    )
     return None if active is None else point_out(active)

@@ -125,7 +125,6 @@ class Gallery:
     def _db(self) -> sqlite3.Connection:
         return self._database.connection()  # this thread's
 
-
     def revision(self) -> int:
         """The write counter: it changes whenever any thread or process changed the gallery."""
         return read_revision(self._db())
