@@ -117,6 +117,16 @@ class Gallery:
         """Close this thread's database connection (other threads' close when their thread ends)."""
         self._database.close()
 
+    @property
+    def location(self) -> str:
+        """Where this gallery lives, for logs and messages."""
+        return str(self.root)
+
+    @property
+    def database(self) -> Database:
+        """``write(fn)`` / ``snapshot()`` for modules that keep their own tables in the gallery database."""
+        return self._database
+
     def _db(self) -> sqlite3.Connection:
         return self._database.connection()  # this thread's
 
@@ -298,6 +308,13 @@ class Gallery:
             return [row]
 
         self._remove_unreferenced(self._database.write(delete))
+
+    def image_bytes(self, image_sha256: str) -> bytes:
+        """The stored upload with this hash."""
+        found = self._image_files(str(image_sha256)) if image_sha256.isalnum() else []
+        if not found:
+            raise GalleryError("That image is not in the gallery.")
+        return found[0].read_bytes()
 
     def _gallery_face(self, row: Sequence[Any]) -> GalleryFace:
         face_id, person_id, name, sha, chip, box, score, detector, version, created = row
