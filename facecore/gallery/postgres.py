@@ -161,13 +161,13 @@ class PostgresGallery:
     def delete_person(self, person_id: int) -> None:
         person_id = as_id(person_id)
 
-        def delete(db: PgConnection) -> None:
+        def delete(db: PgConnection) -> list[str]:
             self._require_person(db, person_id)
             files = db.execute("SELECT image_sha256, chip_sha256 FROM faces WHERE person_id = ?", (person_id,)).fetchall()
             db.execute("DELETE FROM people WHERE id = ?", (person_id,))
-            _drop_if_unused(db, files)
+            return _drop_if_unused(db, files)
 
-        self._database.write(delete)
+        self._forget_chips(self._database.write(delete))
 
     @staticmethod
     def _require_person(db: PgConnection, person_id: int) -> str:
@@ -256,13 +256,18 @@ class PostgresGallery:
     def delete_face(self, face_id: int) -> None:
         face_id = as_id(face_id)
 
-        def delete(db: PgConnection) -> None:
+        def delete(db: PgConnection) -> list[str]:
             row = db.execute("DELETE FROM faces WHERE id = ? RETURNING image_sha256, chip_sha256", (face_id,)).fetchone()
             if row is None:
                 raise GalleryError(f"There is no face with id {face_id} in the gallery.")
-            _drop_if_unused(db, [row])
+            return _drop_if_unused(db, [row])
 
-        self._database.write(delete)
+        self._forget_chips(self._database.write(delete))
+
+    def _forget_chips(self, chips: list[str]) -> None:
+        """Remove deleted chips from this process's chip folder (other processes' copies are harmless)."""
+        for sha in chips:
+            (self.chips_dir / f"{sha}.png").unlink(missing_ok=True)
 
     def image_bytes(self, image_sha256: str) -> bytes:
         """The stored upload with this hash."""
@@ -391,9 +396,16 @@ def _drop_unreferenced(db: PgConnection) -> int:
     return len(images) + len(chips)
 
 
-def _drop_if_unused(db: PgConnection, files: list[tuple[str, str]]) -> None:
-    """Delete these ``(image sha, chip sha)`` rows' image and chip unless a face still uses them."""
+def _drop_if_unused(db: PgConnection, files: list[tuple[str, str]]) -> list[str]:
+    """Delete these ``(image sha, chip sha)`` rows' image and chip unless a face still uses them; returns
+    the chips deleted."""
     for sha in {image for image, _ in files}:
         db.execute("DELETE FROM images WHERE sha256 = ? AND NOT EXISTS (SELECT 1 FROM faces WHERE image_sha256 = ?)", (sha, sha))
+    gone = []
     for sha in {chip for _, chip in files}:
-        db.execute("DELETE FROM chips WHERE sha256 = ? AND NOT EXISTS (SELECT 1 FROM faces WHERE chip_sha256 = ?)", (sha, sha))
+        if db.execute(
+            "DELETE FROM chips WHERE sha256 = ? AND NOT EXISTS (SELECT 1 FROM faces WHERE chip_sha256 = ?) RETURNING 1",
+            (sha, sha),
+        ).fetchone():
+            gone.append(sha)
+    return gone
