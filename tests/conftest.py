@@ -92,14 +92,20 @@ def sample_data(lfw_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
 
 
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory: pytest.TempPathFactory):
+def postgres_server():
     """A real PostgreSQL + pgvector for the whole session (tests/stores.py); its log must show no crash."""
+    import shutil
+    import tempfile
+
     from tests.stores import PostgresServer
 
-    server = PostgresServer(tmp_path_factory.mktemp("postgres"))
+    # Not under pytest's tmp folder: as root, pgserver runs PostgreSQL as its own user, which must reach it.
+    folder = Path(tempfile.mkdtemp(prefix="facecore-pg-"))
+    server = PostgresServer(folder)
     yield server
     crashes = server.crashes()
     server.stop()
+    shutil.rmtree(folder, ignore_errors=True)
     assert not crashes, "the PostgreSQL server crashed:\n" + "\n".join(crashes)
 
 

@@ -95,6 +95,7 @@ def ensure_index(db: PgConnection, model_version: str, *, min_faces: int = HNSW_
     )
     with contextlib.suppress(psycopg.errors.UniqueViolation):  # another process built it at the same moment
         db.raw.execute(statement)
+    db.execute("ANALYZE faces")  # so that the planner knows the table is now large enough to use it
     return True
 
 
