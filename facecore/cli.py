@@ -92,6 +92,14 @@ def build_parser() -> argparse.ArgumentParser:
     embed.add_argument("images", nargs="+", type=Path)
     _add_pipeline_options(embed)
     embed.add_argument("--json", action="store_true", help="JSON lines only (no readable notes on stderr)")
+
+    gallery = commands.add_parser("gallery", help="manage galleries (see facecore.gallery.stores for URLs)")
+    gallery_commands = gallery.add_subparsers(dest="gallery_command", required=True)
+    copy = gallery_commands.add_parser(
+        "copy", help="copy every person and face from one gallery to another (safe to run again)"
+    )
+    copy.add_argument("--from", dest="source", required=True, help="sqlite:///folder or postgresql://user@host/db")
+    copy.add_argument("--to", dest="target", required=True, help="the gallery to copy into (created if new)")
     return parser
 
 
@@ -188,7 +196,35 @@ def run_download_lfw(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"evaluate-lfw": run_evaluate_lfw, "embed": run_embed, "download-lfw": run_download_lfw}
+def run_gallery(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from facecore.gallery import GalleryError, open_gallery
+    from facecore.gallery.copying import copy_gallery
+
+    try:
+        with open_gallery(args.source) as source, open_gallery(args.target) as target, tqdm(
+            unit="face", desc="copying"
+        ) as bar:
+
+            def progress(done: int, total: int) -> None:
+                bar.total = total
+                bar.update(done - bar.n)
+
+            report = copy_gallery(source, target, progress=progress)
+    except GalleryError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(report.summary())
+    return 0
+
+
+COMMANDS = {
+    "evaluate-lfw": run_evaluate_lfw,
+    "embed": run_embed,
+    "download-lfw": run_download_lfw,
+    "gallery": run_gallery,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -392,16 +392,20 @@ class Gallery:
         rows = self._db().execute("SELECT model_version, COUNT(*) FROM faces GROUP BY model_version")
         return dict(rows.fetchall())
 
-    def search(self, embedding: np.ndarray, k: int = 5, *, model_version: str) -> list[Match]:
+    def search(
+        self, embedding: np.ndarray, k: int = 5, *, model_version: str, exact: bool = False
+    ) -> list[Match]:
         """The ``k`` gallery faces nearest to ``embedding`` (euclidean), nearest first.
 
         Only faces embedded with ``model_version`` are searched: distances between two models mean nothing.
+        Past :data:`facecore.gallery.faiss_hnsw.HNSW_MIN_FACES` faces the search is approximate (HNSW);
+        ``exact=True`` scans every face instead.
         """
         query = as_embedding(embedding)[np.newaxis]
         k = _as_id(k)
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
-        squared, ids = self._indexes.search(query, k, model_version)
+        squared, ids = self._indexes.search(query, k, model_version, exact=exact)
         return self._matches(ids, squared) if len(ids) else []
 
     def identify(
