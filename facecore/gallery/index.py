@@ -24,7 +24,7 @@ from typing import Any
 import faiss
 import numpy as np
 
-from facecore.gallery import faiss_hnsw
+import facecore.gallery.faiss_hnsw as faiss_hnsw
 from facecore.gallery.database import Database, read_revision
 from facecore.gallery.files import atomic_write
 

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from facecore.gallery import pg_search
+import facecore.gallery.pg_search as pg_search
 from facecore.gallery.export import frame_from_rows, npz_from_rows
 from facecore.gallery.files import chip_png
 from facecore.gallery.index import as_embedding
