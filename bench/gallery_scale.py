@@ -51,7 +51,7 @@ def real_seeds(cache_dir: Path, model: str, limit: int) -> np.ndarray:
     """One vector per cached image for ``model`` (its primary face; no flip TTA variants)."""
     path = cache_dir / "embeddings.sqlite"
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    rows = db.execute("SELECT key, payload FROM results").fetchall()
+    rows = db.execute("SELECT key, payload FROM results ORDER BY key").fetchall()
     seen: set[str] = set()
     vectors = []
     for key, payload in rows:
