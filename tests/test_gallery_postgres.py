@@ -222,3 +222,34 @@ def test_two_api_servers_on_one_database_see_each_others_enrolments(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+def test_the_gallery_and_identify_pages_work_on_postgresql(
+    postgres_server: PostgresServer, tmp_path, faces_small, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    from tests.test_app_pages import TIMEOUT, go, joined, jpeg
+
+    url = postgres_server.url_at(tmp_path)
+    monkeypatch.setenv("FACECORE_GALLERY_URL", url)
+    monkeypatch.setenv("FACECORE_GALLERY_DIR", str(tmp_path / "not-used"))
+    app = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=TIMEOUT)
+    app.run()
+    go(app, "gallery")
+    shown = " ".join(c.value for c in app.caption)
+    assert "postgresql://postgres:***@/postgres" in shown  # where the gallery is, password hidden
+    app.text_input(key="new_person_name").input("Barack Obama")
+    app.button(key="create_person").click().run()
+    assert "Created Barack Obama" in joined(app.success)
+    app.file_uploader(key="enrol_0_upload").set_value([jpeg(faces_small["obama"][0])])
+    app.run()
+    app.button(key="enrol_go").click().run()
+    assert not app.exception and f"{faces_small['obama'][0].name}: enrolled" in joined(app.success)
+    assert [(p.name, p.face_count) for p in open_gallery(url).people()] == [("Barack Obama", 1)]
+    assert not (tmp_path / "not-used").exists()  # nothing went to the SQLite folder
+
+    go(app, "identify")
+    app.file_uploader(key="identify_probe_upload").set_value(jpeg(faces_small["obama"][1]))
+    app.run()
+    assert not app.exception and "Barack Obama" in joined(app.success)

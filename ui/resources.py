@@ -31,8 +31,11 @@ def gallery_root() -> Path:
 
 
 def gallery_location() -> str:
-    """Where the gallery lives, to show: ``$FACECORE_GALLERY_URL``, else the folder of :func:`gallery_root`."""
-    return os.environ.get("FACECORE_GALLERY_URL") or str(gallery_root())
+    """Where the gallery lives, to show: ``$FACECORE_GALLERY_URL`` (password hidden), else :func:`gallery_root`."""
+    from facecore.gallery.stores import redact_url
+
+    url = os.environ.get("FACECORE_GALLERY_URL")
+    return redact_url(url) if url else str(gallery_root())
 
 
 @st.cache_resource(show_spinner=False)

@@ -16,6 +16,7 @@ and the benchmarks open galleries with :func:`open_gallery` and nothing else.
 from __future__ import annotations
 
 import os
+import re
 from typing import Any, Protocol
 
 import numpy as np
@@ -65,6 +66,11 @@ def gallery_url() -> str:
     from facecore.gallery.store import default_gallery_dir
 
     return os.environ.get(GALLERY_URL_ENV) or f"sqlite://{default_gallery_dir().resolve()}"
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its password (if any) replaced by ``***``, to show or log."""
+    return re.sub(r"(://[^:/@?]*:)[^@/?]*@", r"\1***@", url)
 
 
 def split_url(url: str) -> tuple[str, str]:
