@@ -29,8 +29,9 @@ pgvector, :mod:`~facecore.gallery.postgres`). Open a gallery with :func:`open_ga
 Modules, each small enough to read at once:
 
 * :mod:`~facecore.gallery.stores`: gallery URLs, the ``STORES`` registry, ``open_gallery``;
-* :mod:`~facecore.gallery.postgres`, :mod:`~facecore.gallery.pg_database`, :mod:`~facecore.gallery.pg_search`:
-  the PostgreSQL store, its schema/pool/transactions, and its SQL search (HNSW past a size);
+* :mod:`~facecore.gallery.postgres`, :mod:`~facecore.gallery.pg_database`, :mod:`~facecore.gallery.pg_search`, :mod:`~facecore.gallery.pg_records`:
+  the PostgreSQL store, its schema/pool/transactions, its SQL search (HNSW past a size), its row helpers;
+* :mod:`~facecore.gallery.faiss_hnsw`: the embedded index past its size (HNSW); :mod:`~facecore.gallery.copying`: `gallery copy`;
 
 * :mod:`~facecore.gallery.store`: the :class:`Gallery` (people, faces, enrolment, search, identify, repair);
 * :mod:`~facecore.gallery.database`: the SQLite schema, per-thread connections, retried transactions;

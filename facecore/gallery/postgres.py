@@ -31,6 +31,14 @@ from facecore.gallery.files import chip_png
 from facecore.gallery.index import as_embedding
 from facecore.gallery.names import clean_name, name_key
 from facecore.gallery.pg_database import PgConnection, PostgresDatabase, read_revision
+from facecore.gallery.pg_records import (
+    drop_if_unused,
+    drop_unreferenced,
+    export_rows,
+    gallery_counts,
+    safe_url,
+    vector_of,
+)
 from facecore.gallery.records import (
     EmbeddedFaceLike,
     GalleryError,
@@ -56,21 +64,6 @@ _FACE_SELECT = (
 _INDEX_CHECK_EVERY = 500  # adds between two checks whether a model version has grown past HNSW_MIN_FACES
 
 
-def _safe_url(url: str) -> str:
-    """``url`` without its password, for logs and stats."""
-    from psycopg.conninfo import conninfo_to_dict
-
-    info = conninfo_to_dict(url)
-    host, port = info.get("host", ""), info.get("port", "")
-    where = f"/{info.get('dbname', '')}?host={host}" if host.startswith("/") else f"{host}:{port}/{info.get('dbname', '')}"
-    return f"postgresql://{info.get('user', '')}@{where}"
-
-
-def _vector(value: Any) -> np.ndarray:
-    """A pgvector value (``Vector`` or array) as a float32 row."""
-    return np.asarray(value.to_numpy() if hasattr(value, "to_numpy") else value, np.float32)
-
-
 class PostgresGallery:
     """People and their faces in the PostgreSQL database at ``url``."""
 
@@ -82,7 +75,7 @@ class PostgresGallery:
         self._adds = 0
 
     def __repr__(self) -> str:
-        return f"PostgresGallery({_safe_url(self.url)!r})"
+        return f"PostgresGallery({safe_url(self.url)!r})"
 
     def __enter__(self) -> PostgresGallery:
         return self
@@ -92,7 +85,7 @@ class PostgresGallery:
 
     @property
     def location(self) -> str:
-        return _safe_url(self.url)
+        return safe_url(self.url)
 
     @property
     def database(self) -> PostgresDatabase:
@@ -114,6 +107,10 @@ class PostgresGallery:
     def _all(self, query: str, params: tuple[Any, ...] = ()) -> list[Any]:
         with self._db() as db:
             return db.execute(query, params).fetchall()
+
+    def _with_db(self, read: Any, *args: Any) -> Any:
+        with self._db() as db:
+            return read(db, *args)
 
     def revision(self) -> int:
         with self._db() as db:
@@ -165,7 +162,7 @@ class PostgresGallery:
             self._require_person(db, person_id)
             files = db.execute("SELECT image_sha256, chip_sha256 FROM faces WHERE person_id = ?", (person_id,)).fetchall()
             db.execute("DELETE FROM people WHERE id = ?", (person_id,))
-            return _drop_if_unused(db, files)
+            return drop_if_unused(db, files)
 
         self._forget_chips(self._database.write(delete))
 
@@ -260,7 +257,7 @@ class PostgresGallery:
             row = db.execute("DELETE FROM faces WHERE id = ? RETURNING image_sha256, chip_sha256", (face_id,)).fetchone()
             if row is None:
                 raise GalleryError(f"There is no face with id {face_id} in the gallery.")
-            return _drop_if_unused(db, [row])
+            return drop_if_unused(db, [row])
 
         self._forget_chips(self._database.write(delete))
 
@@ -298,7 +295,7 @@ class PostgresGallery:
         return (
             np.array([r[0] for r in rows], np.int64),
             np.array([r[1] for r in rows], np.int64),
-            np.stack([_vector(r[2]) for r in rows]),
+            np.stack([vector_of(r[2]) for r in rows]),
         )
 
     def model_versions(self) -> dict[str, int]:
@@ -339,73 +336,23 @@ class PostgresGallery:
 
     # ------------------------------------------------------------------ export, stats, repair
 
-    def _export_rows(self, model_version: str | None) -> list[tuple[int, str, str, bytes]]:
-        query = "SELECT f.id, p.name, f.model_version, f.embedding FROM faces f JOIN people p ON p.id = f.person_id"
-        rows = (
-            self._all(f"{query} ORDER BY f.id")
-            if model_version is None
-            else self._all(f"{query} WHERE f.model_version = ? ORDER BY f.id", (model_version,))
-        )
-        return [(r[0], r[1], r[2], _vector(r[3]).tobytes()) for r in rows]
-
     def export_embeddings(self, model_version: str | None = None) -> pd.DataFrame:
-        return frame_from_rows(self._export_rows(model_version))
+        return frame_from_rows(self._with_db(export_rows, model_version))
 
     def export_npz_bytes(self, model_version: str | None = None) -> bytes:
-        return npz_from_rows(self._export_rows(model_version))
+        return npz_from_rows(self._with_db(export_rows, model_version))
 
     def stats(self) -> dict[str, Any]:
         with self._database.snapshot() as db:
-            people = db.execute("SELECT COUNT(*) FROM people").fetchone()[0]
-            empty = db.execute(
-                "SELECT COUNT(*) FROM people p WHERE NOT EXISTS (SELECT 1 FROM faces f WHERE f.person_id = p.id)"
-            ).fetchone()[0]
-            faces, images = db.execute("SELECT COUNT(*), COUNT(DISTINCT image_sha256) FROM faces").fetchone()
-            versions = dict(db.execute("SELECT model_version, COUNT(*) FROM faces GROUP BY model_version").fetchall())
-            revision = read_revision(db)
-        return {
-            "root": self.location,
-            "people": people,
-            "people_without_faces": empty,
-            "faces": faces,
-            "images": images,
-            "faces_by_model_version": versions,
-            "revision": revision,
-        }
+            return {"root": self.location, **gallery_counts(db)}
 
     def repair(self) -> RepairReport:
         """Nothing can dangle here (one transaction per write); drop unused images and chips and rebuild
         the HNSW indexes of the model versions past ``HNSW_MIN_FACES``."""
-        removed = self._database.write(_drop_unreferenced, bump=False)
+        removed = self._database.write(drop_unreferenced, bump=False)
         versions = list(self.model_versions())
         with self._db() as db:
             for version in versions:
                 pg_search.drop_index(db, version)
                 pg_search.ensure_index(db, version)
         return RepairReport(0, removed, 0, len(versions))
-
-
-def _drop_unreferenced(db: PgConnection) -> int:
-    """Delete the images and chips no face uses (inside the caller's transaction)."""
-    images = db.execute(
-        "DELETE FROM images i WHERE NOT EXISTS (SELECT 1 FROM faces f WHERE f.image_sha256 = i.sha256) RETURNING 1"
-    ).fetchall()
-    chips = db.execute(
-        "DELETE FROM chips c WHERE NOT EXISTS (SELECT 1 FROM faces f WHERE f.chip_sha256 = c.sha256) RETURNING 1"
-    ).fetchall()
-    return len(images) + len(chips)
-
-
-def _drop_if_unused(db: PgConnection, files: list[tuple[str, str]]) -> list[str]:
-    """Delete these ``(image sha, chip sha)`` rows' image and chip unless a face still uses them; returns
-    the chips deleted."""
-    for sha in {image for image, _ in files}:
-        db.execute("DELETE FROM images WHERE sha256 = ? AND NOT EXISTS (SELECT 1 FROM faces WHERE image_sha256 = ?)", (sha, sha))
-    gone = []
-    for sha in {chip for _, chip in files}:
-        if db.execute(
-            "DELETE FROM chips WHERE sha256 = ? AND NOT EXISTS (SELECT 1 FROM faces WHERE chip_sha256 = ?) RETURNING 1",
-            (sha, sha),
-        ).fetchone():
-            gone.append(sha)
-    return gone
