@@ -34,9 +34,9 @@ from tests.test_gallery_stress import _importer, _writer, import_faces, perturbe
 __all__ = ["sources"]  # the module-scoped fixture, shared with the SQLite stress tests
 
 WRITERS = 3
-FACES_PER_WRITER = 120
-IMPORT_SIZE = 240
-KILLS = ((40, "after a commit"), (120, "inside a write"))
+FACES_PER_WRITER = 80
+IMPORT_SIZE = 160
+KILLS = ((30, "after a commit"), (90, "inside a write"))
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
