@@ -26,6 +26,7 @@ import random
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
@@ -138,6 +139,10 @@ class PostgresDatabase:
                     open=True,
                 )
                 self._pool = (os.getpid(), pool)
+                # A pool sits in a reference cycle with its worker threads, so left to the garbage
+                # collector it may be collected on one of them, which cannot join itself: close it
+                # when this database goes, on the thread that lets it go.
+                weakref.finalize(self, pool.close)
             return self._pool[1]
 
     def close(self) -> None:
