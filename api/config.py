@@ -34,6 +34,7 @@ from facecore.detection import DETECTORS
 from facecore.embedding import DEFAULT_EMBEDDER
 from facecore.embedding.base import builtin_embedders
 from facecore.gallery import default_gallery_dir
+from facecore.gallery.stores import GALLERY_URL_ENV
 from facecore.images import MAX_PIXELS
 from facecore.quality import QualityMinimums
 from facecore.verification import Threshold, default_threshold
@@ -62,6 +63,7 @@ class ApiConfig:
     """The API's settings; see the module docstring. Invalid values raise ``ValueError``."""
 
     gallery_root: Path
+    gallery_url: str | None = None  # $FACECORE_GALLERY_URL; when set it wins over gallery_root
     pipeline: PipelineConfig = field(default_factory=PipelineConfig.interactive)
     threshold: float | None = None
     max_upload_bytes: int = int(DEFAULT_MAX_UPLOAD_MB * MB)
@@ -116,6 +118,7 @@ class ApiConfig:
         threshold = env.get("FACECORE_API_THRESHOLD")
         return cls(
             gallery_root=default_gallery_dir(),
+            gallery_url=env.get(GALLERY_URL_ENV) or None,
             pipeline=PipelineConfig.interactive(**fields),
             threshold=float(threshold) if threshold else None,
             max_upload_bytes=int(float(env.get("FACECORE_API_MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_MB)) * MB),

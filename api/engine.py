@@ -23,7 +23,7 @@ from fastapi import HTTPException
 
 from api.config import ApiConfig
 from api.ratelimit import RateLimiter
-from facecore.gallery import Gallery
+from facecore.gallery.stores import open_gallery
 from facecore.images import ImageError, decode_image
 from facecore.pipeline import FacePipeline, build_pipeline
 from facecore.types import EmbeddedFace
@@ -42,7 +42,7 @@ class Engine:
             )
         self.config = config
         self.pipeline = pipeline or build_pipeline(config.pipeline)
-        self.gallery = Gallery(config.gallery_root)
+        self.gallery = open_gallery(config.gallery_url or f"sqlite://{config.gallery_root}")
         choice = config.decision_threshold()
         self.threshold = choice.value
         self.threshold_source = choice.source

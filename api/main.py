@@ -48,7 +48,7 @@ def create_app(config: ApiConfig | None = None, pipeline: FacePipeline | None = 
         app.state.engine = engine
         log.info(
             "face API ready: gallery %s, %s, threshold %.3f",
-            engine.gallery.root,
+            engine.gallery.location,
             engine.model_version,
             engine.threshold,
         )

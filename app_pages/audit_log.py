@@ -10,7 +10,7 @@ import time
 import streamlit as st
 
 from facecore.gallery.audit import entries, entries_frame, key_names
-from ui.resources import gallery_root, load_gallery
+from ui.resources import gallery_location, load_gallery
 
 st.title("Audit log")
 st.caption(
@@ -24,7 +24,7 @@ try:
     gallery = load_gallery()
     names = key_names(gallery.database)
 except Exception as exc:  # a broken gallery folder must not show a traceback
-    st.error(f"The gallery at {gallery_root()} cannot be opened: {exc}")
+    st.error(f"The gallery at {gallery_location()} cannot be opened: {exc}")
     st.stop()
 
 left, middle, right = st.columns(3)

@@ -17,7 +17,7 @@ from ui.drawing import thumbnail_uri
 from ui.feedback import flash, show_error, show_flashes
 from ui.inputs import images_input
 from ui.quality import gated, quality_override
-from ui.resources import gallery_root, load_gallery, pipeline
+from ui.resources import gallery_location, load_gallery, pipeline
 from ui.settings import current_settings
 
 settings = current_settings()
@@ -28,7 +28,7 @@ try:
     gallery = load_gallery()
 except Exception as exc:  # a broken or unwritable gallery folder must not show a traceback
     st.title("Gallery")
-    st.error(f"The gallery at {gallery_root()} cannot be opened: {exc}")
+    st.error(f"The gallery at {gallery_location()} cannot be opened: {exc}")
     st.stop()
 
 # ----------------------------------------------------------------------------- callbacks
@@ -136,8 +136,8 @@ def lfw_candidates(home: str, min_images: int) -> dict[str, list[str]]:
 
 st.title("Gallery")
 st.caption(
-    f"The people Identify can recognise. Stored in `{gallery_root()}` (set FACECORE_GALLERY_DIR for "
-    f"another folder). New faces are found with the **{settings.detector}** detector"
+    f"The people Identify can recognise. Stored in `{gallery_location()}` (set FACECORE_GALLERY_DIR or FACECORE_GALLERY_URL for "
+    f"another place). New faces are found with the **{settings.detector}** detector"
     f"{' and flip TTA' if settings.flip_tta else ''} from the sidebar; each photo adds its largest face."
 )
 show_flashes()

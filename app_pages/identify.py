@@ -10,7 +10,7 @@ from ui.feedback import show_error
 from ui.inputs import decode_or_error, find_faces, image_input, no_face_warning
 from ui.operating_point import confidence_note
 from ui.quality import show_quality_warnings
-from ui.resources import gallery_root, load_gallery, pipeline
+from ui.resources import gallery_location, load_gallery, pipeline
 from ui.settings import current_settings, identification_threshold
 
 RULE_NAMES = {Rule.NEAREST: "nearest face", Rule.MAJORITY: "k-NN majority vote"}
@@ -27,7 +27,7 @@ try:
     gallery = load_gallery()
     stored = gallery.faces()
 except Exception as exc:  # a broken or unwritable gallery folder must not show a traceback
-    st.error(f"The gallery at {gallery_root()} cannot be opened: {exc}")
+    st.error(f"The gallery at {gallery_location()} cannot be opened: {exc}")
     st.stop()
 
 if not stored:

@@ -97,6 +97,14 @@ def build_parser() -> argparse.ArgumentParser:
     cli_calibration.add_operating_points(commands, _add_pipeline_options)
     cli_calibration.add_verify_batch(commands, _add_pipeline_options)
     cli_keys.add_commands(commands)
+
+    gallery = commands.add_parser("gallery", help="manage galleries (see facecore.gallery.stores for URLs)")
+    gallery_commands = gallery.add_subparsers(dest="gallery_command", required=True)
+    copy = gallery_commands.add_parser(
+        "copy", help="copy every person and face from one gallery to another (safe to run again)"
+    )
+    copy.add_argument("--from", dest="source", required=True, help="sqlite:///folder or postgresql://user@host/db")
+    copy.add_argument("--to", dest="target", required=True, help="the gallery to copy into (created if new)")
     return parser
 
 
@@ -193,6 +201,29 @@ def run_download_lfw(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_gallery(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from facecore.gallery import GalleryError, open_gallery
+    from facecore.gallery.copying import copy_gallery
+
+    try:
+        with open_gallery(args.source) as source, open_gallery(args.target) as target, tqdm(
+            unit="face", desc="copying"
+        ) as bar:
+
+            def progress(done: int, total: int) -> None:
+                bar.total = total
+                bar.update(done - bar.n)
+
+            report = copy_gallery(source, target, progress=progress)
+    except GalleryError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(report.summary())
+    return 0
+
+
 COMMANDS = {
     "evaluate-lfw": run_evaluate_lfw,
     "embed": run_embed,
@@ -201,6 +232,7 @@ COMMANDS = {
     "operating-points": lambda args: cli_calibration.run_operating_points(args, _config(args)),
     "verify-batch": lambda args: cli_calibration.run_verify_batch(args, _config(args)),
     "api-key": cli_keys.run,
+    "gallery": run_gallery,
 }
 
 

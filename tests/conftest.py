@@ -107,3 +107,48 @@ def sample_data(lfw_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
     (root / "faces_group").symlink_to(SAMPLES_DIR / "faces_group", target_is_directory=True)
     (root / "sklearn").symlink_to(lfw_home, target_is_directory=True)
     return root
+
+
+# ----------------------------------------------------------------------------- gallery stores
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL + pgvector for the whole session (tests/stores.py); its log must show no crash."""
+    import shutil
+    import tempfile
+
+    from tests.stores import PostgresServer
+
+    # Not under pytest's tmp folder: as root, pgserver runs PostgreSQL as its own user, which must reach it.
+    folder = Path(tempfile.mkdtemp(prefix="facecore-pg-"))
+    server = PostgresServer(folder)
+    yield server
+    crashes = server.crashes()
+    server.stop()
+    shutil.rmtree(folder, ignore_errors=True)
+    assert not crashes, "the PostgreSQL server crashed:\n" + "\n".join(crashes)
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest) -> str:
+    """Each gallery store in turn; a test that takes it runs once per store."""
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def url_at(store: str, request: pytest.FixtureRequest):
+    """``url_at(path)``: the URL of the gallery "at" ``path`` in the current store (a folder for SQLite,
+    a schema of the session's PostgreSQL otherwise)."""
+    from tests.stores import store_url
+
+    server = request.getfixturevalue("postgres_server") if store == "postgresql" else None
+    return lambda path: store_url(store, path, server)
+
+
+@pytest.fixture(scope="session")
+def gallery_at(url_at):
+    """``gallery_at(path)``: the gallery "at" ``path`` in the current store, opened by ``open_gallery``."""
+    from facecore.gallery import open_gallery
+
+    return lambda path: open_gallery(url_at(path))

@@ -15,13 +15,14 @@ import pytest
 from PIL import Image
 
 from facecore.config import PipelineConfig
-from facecore.gallery import Gallery, GalleryError, Match, importing
+from facecore.gallery import Gallery, GalleryError, Match, gallery_url, importing, open_gallery
 from facecore.gallery.importing import ImportJob, ImportReport, enrol_many, folder_jobs, photo_jobs, zip_jobs
 from facecore.images import decode_image, read_bytes
 from facecore.pipeline import FacePipeline
 from facecore.types import EmbeddedFace, Face
 from facecore.verification.decisions import identify_decision
 from tests.archives import zip_bytes
+from tests.stores import stored_images
 
 THRESHOLD = 0.6  # dlib's published euclidean operating point
 
@@ -51,10 +52,10 @@ def files_under(folder: Path) -> set[Path]:
     return {p for p in folder.rglob("*") if p.is_file()}
 
 
-def _add_faces_worker(root: str, worker: int, person_id: int, vectors, chip, model, barrier, results) -> None:
+def _add_faces_worker(url: str, worker: int, person_id: int, vectors, chip, model, barrier, results) -> None:
     """One process of the concurrency test: add faces (and search now and then) as fast as it can."""
     try:
-        gallery = Gallery(root)
+        gallery = open_gallery(url)
         barrier.wait(timeout=120)  # start writing together, after the slow imports
         for i, vector in enumerate(vectors):
             face = EmbeddedFace(Face((worker, i, 100, 100), 1.0, None, "hog"), vector, chip)
@@ -96,10 +97,11 @@ def embedded(pipeline: FacePipeline, faces_small: dict[str, list[Path]]):
 
 
 @pytest.fixture(scope="module")
-def enrolled(tmp_path_factory, pipeline: FacePipeline, faces_small, model: str) -> Path:
-    """A gallery root with Barack Obama (photos 1-3) and Joe Biden (photo 1), enrolled the real way."""
+def enrolled(tmp_path_factory, pipeline: FacePipeline, faces_small, model: str, gallery_at) -> Path:
+    """Where a gallery (of each store in turn) has Barack Obama (photos 1-3) and Joe Biden (photo 1),
+    enrolled the real way."""
     root = tmp_path_factory.mktemp("enrolled")
-    with Gallery(root) as gallery:
+    with gallery_at(root) as gallery:
         obama = gallery.create_person("Barack Obama")
         biden = gallery.create_person("Joe Biden")
         for n in (1, 2, 3):
@@ -112,8 +114,8 @@ def enrolled(tmp_path_factory, pipeline: FacePipeline, faces_small, model: str) 
 # ----------------------------------------------------------------------------- people
 
 
-def test_people_can_be_created_renamed_and_deleted(tmp_path: Path) -> None:
-    gallery = Gallery(tmp_path)
+def test_people_can_be_created_renamed_and_deleted(tmp_path: Path, gallery_at) -> None:
+    gallery = gallery_at(tmp_path)
     ada = gallery.create_person("  Ada Lovelace \t")
     assert ada.name == "Ada Lovelace" and ada.face_count == 0
     grace = gallery.create_person("Grace Hopper")
@@ -143,8 +145,8 @@ def test_the_default_root_comes_from_the_environment(tmp_path: Path, monkeypatch
     assert Gallery().root == (tmp_path / "gallery").resolve()
 
 
-def test_duplicate_names_are_rejected_whatever_their_case(tmp_path: Path) -> None:
-    gallery = Gallery(tmp_path)
+def test_duplicate_names_are_rejected_whatever_their_case(tmp_path: Path, gallery_at) -> None:
+    gallery = gallery_at(tmp_path)
     obama = gallery.create_person("Barack Obama")
     elise = gallery.create_person("Élise Martin")
     before = (gallery.people(), gallery.revision())
@@ -178,8 +180,8 @@ def test_duplicate_names_are_rejected_whatever_their_case(tmp_path: Path) -> Non
         ("Bob\u2060", "zero-width"),
     ],
 )
-def test_bad_names_are_rejected(tmp_path: Path, name: str, reason: str) -> None:
-    gallery = Gallery(tmp_path)
+def test_bad_names_are_rejected(tmp_path: Path, name: str, reason: str, gallery_at) -> None:
+    gallery = gallery_at(tmp_path)
     with pytest.raises(GalleryError, match=reason):
         gallery.create_person(name)
     assert gallery.people() == [] and gallery.revision() == 0
@@ -212,8 +214,8 @@ def test_names_that_look_like_paths_never_reach_the_filesystem(tmp_path: Path, e
 # ----------------------------------------------------------------------------- identification
 
 
-def test_enrolled_people_are_identified(enrolled: Path, embedded, model: str) -> None:
-    gallery = Gallery(enrolled)
+def test_enrolled_people_are_identified(enrolled: Path, embedded, model: str, gallery_at) -> None:
+    gallery = gallery_at(enrolled)
     for person, n, expected in (("obama", 4, "Barack Obama"), ("biden", 2, "Joe Biden")):
         result = gallery.identify(embedded(person, n)[1].embedding, threshold=THRESHOLD, model_version=model)
         assert result.name == expected
@@ -224,8 +226,8 @@ def test_enrolled_people_are_identified(enrolled: Path, embedded, model: str) ->
         assert len(result.matches) == 4 and distances == sorted(distances)  # k=5 > 4 faces: all of them
 
 
-def test_search_distances_are_euclidean(enrolled: Path, embedded, model: str) -> None:
-    gallery = Gallery(enrolled)
+def test_search_distances_are_euclidean(enrolled: Path, embedded, model: str, gallery_at) -> None:
+    gallery = gallery_at(enrolled)
     probe = embedded("obama", 4)[1].embedding
     face_ids, _, vectors = gallery.embeddings(model)
     expected = dict(zip(face_ids.tolist(), np.linalg.norm(vectors - probe, axis=1), strict=True))
@@ -233,8 +235,8 @@ def test_search_distances_are_euclidean(enrolled: Path, embedded, model: str) ->
         assert match.distance == pytest.approx(expected[match.face_id], abs=1e-4)
 
 
-def test_a_stranger_is_unknown(enrolled: Path, embedded, model: str) -> None:
-    result = Gallery(enrolled).identify(
+def test_a_stranger_is_unknown(enrolled: Path, embedded, model: str, gallery_at) -> None:
+    result = gallery_at(enrolled).identify(
         embedded("angelina_jolie", 1)[1].embedding, threshold=THRESHOLD, k=3, model_version=model
     )
     assert result.name == "unknown"
@@ -243,8 +245,8 @@ def test_a_stranger_is_unknown(enrolled: Path, embedded, model: str) -> None:
     assert len(result.matches) == 3
 
 
-def test_an_empty_gallery_knows_nobody(tmp_path: Path, embedded, model: str) -> None:
-    result = Gallery(tmp_path).identify(
+def test_an_empty_gallery_knows_nobody(tmp_path: Path, embedded, model: str, gallery_at) -> None:
+    result = gallery_at(tmp_path).identify(
         embedded("obama", 4)[1].embedding, threshold=THRESHOLD, model_version=model
     )
     assert (result.name, result.best, result.distance, result.matches, result.vote_winner) == (
@@ -256,8 +258,8 @@ def test_an_empty_gallery_knows_nobody(tmp_path: Path, embedded, model: str) -> 
     )
 
 
-def test_faces_of_another_model_version_are_never_compared(tmp_path: Path, embedded, model: str) -> None:
-    gallery = Gallery(tmp_path)
+def test_faces_of_another_model_version_are_never_compared(tmp_path: Path, embedded, model: str, gallery_at) -> None:
+    gallery = gallery_at(tmp_path)
     person = gallery.create_person("Barack Obama")
     data, face = embedded("obama", 4)
     gallery.add_face(person.id, data, face, "some-other-model")
@@ -267,9 +269,9 @@ def test_faces_of_another_model_version_are_never_compared(tmp_path: Path, embed
     ]
 
 
-def test_each_model_version_keeps_its_own_embedding_size(tmp_path: Path, embedded, model: str) -> None:
+def test_each_model_version_keeps_its_own_embedding_size(tmp_path: Path, embedded, model: str, gallery_at) -> None:
     # A kept .keras model may embed to another size than the pretrained model's 128.
-    gallery = Gallery(tmp_path)
+    gallery = gallery_at(tmp_path)
     person = gallery.create_person("Barack Obama")
     data, face = embedded("obama", 1)
     other_data, other_face = embedded("obama", 2)
@@ -301,8 +303,8 @@ def test_knn_vote_counts_only_faces_within_threshold() -> None:
 # ----------------------------------------------------------------------------- enrolment
 
 
-def test_a_photo_without_a_face_is_rejected_and_nothing_is_stored(tmp_path: Path, pipeline) -> None:
-    gallery = Gallery(tmp_path)
+def test_a_photo_without_a_face_is_rejected_and_nothing_is_stored(tmp_path: Path, pipeline, gallery_at) -> None:
+    gallery = gallery_at(tmp_path)
     person = gallery.create_person("Nobody")
     revision = gallery.revision()
     with pytest.raises(GalleryError, match=r"^No face found in this image\.$"):
@@ -310,11 +312,11 @@ def test_a_photo_without_a_face_is_rejected_and_nothing_is_stored(tmp_path: Path
     with pytest.raises(GalleryError, match="not an image"):
         gallery.enrol(person.id, b"this is not an image", pipeline)
     assert gallery.faces() == [] and gallery.revision() == revision
-    assert not files_under(tmp_path / "faces") and not files_under(tmp_path / "chips")
+    assert stored_images(gallery) == 0
 
 
-def test_the_same_face_is_not_enrolled_twice(tmp_path: Path, embedded, model: str) -> None:
-    gallery = Gallery(tmp_path)
+def test_the_same_face_is_not_enrolled_twice(tmp_path: Path, embedded, model: str, gallery_at) -> None:
+    gallery = gallery_at(tmp_path)
     person = gallery.create_person("Joe Biden")
     data, face = embedded("biden", 2)
     first = gallery.add_face(person.id, data, face, model)
@@ -323,8 +325,8 @@ def test_the_same_face_is_not_enrolled_twice(tmp_path: Path, embedded, model: st
     assert [f.id for f in gallery.faces()] == [first.id]
 
 
-def test_unknown_ids_are_reported(tmp_path: Path, embedded, model: str) -> None:
-    gallery = Gallery(tmp_path)
+def test_unknown_ids_are_reported(tmp_path: Path, embedded, model: str, gallery_at) -> None:
+    gallery = gallery_at(tmp_path)
     data, face = embedded("biden", 2)
     with pytest.raises(GalleryError, match="no person with id 42"):
         gallery.add_face(42, data, face, model)
@@ -332,39 +334,53 @@ def test_unknown_ids_are_reported(tmp_path: Path, embedded, model: str) -> None:
         gallery.delete_face(7)
     with pytest.raises(GalleryError, match="no person with id 3"):
         gallery.faces(3)
-    assert not files_under(tmp_path / "faces")  # nothing written for nobody
+    assert stored_images(gallery) == 0  # nothing written for nobody
 
 
 # ----------------------------------------------------------------------------- persistence
 
 
 def test_a_reopened_gallery_has_the_same_people_and_still_identifies(
-    enrolled: Path, embedded, model: str
+    enrolled: Path, embedded, model: str, gallery_at
 ) -> None:
-    (index_file,) = (enrolled / "index").glob("*.npz")
-    saved = index_file.stat().st_mtime_ns
-    with Gallery(enrolled) as first:
+    with gallery_at(enrolled) as first:
         people, faces = first.people(), first.faces()
     assert [(p.name, p.face_count) for p in people] == [("Barack Obama", 3), ("Joe Biden", 1)]
-    assert all(f.chip_path.is_file() and f.chip_path.is_relative_to(enrolled) for f in faces)
+    assert all(f.chip_path.is_file() for f in faces)
 
-    reopened = Gallery(enrolled)
+    reopened = gallery_at(enrolled)
     assert (reopened.people(), reopened.faces()) == (people, faces)
     probe = embedded("obama", 4)[1].embedding
     assert reopened.identify(probe, threshold=THRESHOLD, model_version=model).name == "Barack Obama"
+    assert reopened.index_size(model) == 4
+
+
+def test_the_saved_faiss_index_is_reused_rebuilt_when_missing_and_replaced_when_bad(
+    tmp_path: Path, pipeline: FacePipeline, faces_small, embedded, model: str
+) -> None:
+    with Gallery(tmp_path) as first:
+        obama = first.create_person("Barack Obama")
+        for n in (1, 2):
+            first.enrol(obama.id, read_bytes(faces_small["obama"][n - 1]), pipeline)
+        assert first.index_size(model) == 2  # builds and saves the index
+        assert all(f.chip_path.is_relative_to(tmp_path.resolve()) for f in first.faces())
+    (index_file,) = (tmp_path / "index").glob("*.npz")
+    saved = index_file.stat().st_mtime_ns
+    probe = embedded("obama", 4)[1].embedding
+    assert Gallery(tmp_path).identify(probe, threshold=THRESHOLD, model_version=model).name == "Barack Obama"
     assert index_file.stat().st_mtime_ns == saved  # loaded from disk (revision matched), not rebuilt
 
     index_file.unlink()
-    assert Gallery(enrolled).identify(probe, threshold=THRESHOLD, model_version=model).name == "Barack Obama"
+    assert Gallery(tmp_path).identify(probe, threshold=THRESHOLD, model_version=model).name == "Barack Obama"
     assert index_file.is_file()  # rebuilt from the database and saved again
 
     index_file.write_bytes(b"not a faiss index")
-    assert Gallery(enrolled).identify(probe, threshold=THRESHOLD, model_version=model).name == "Barack Obama"
-    assert Gallery(enrolled).index_size(model) == 4
+    assert Gallery(tmp_path).identify(probe, threshold=THRESHOLD, model_version=model).name == "Barack Obama"
+    assert Gallery(tmp_path).index_size(model) == 2
 
 
-def test_an_index_follows_writes_made_through_another_gallery(tmp_path: Path, embedded, model: str) -> None:
-    reader, writer = Gallery(tmp_path), Gallery(tmp_path)  # as two processes would
+def test_an_index_follows_writes_made_through_another_gallery(tmp_path: Path, embedded, model: str, gallery_at) -> None:
+    reader, writer = gallery_at(tmp_path), gallery_at(tmp_path)  # as two processes would
     probe = embedded("obama", 4)[1].embedding
     assert reader.search(probe, model_version=model) == []
 
@@ -382,8 +398,10 @@ def test_an_index_follows_writes_made_through_another_gallery(tmp_path: Path, em
 # ----------------------------------------------------------------------------- concurrency
 
 
-def test_two_processes_adding_faces_at_once_lose_nothing(tmp_path: Path, embedded, model: str) -> None:
-    gallery = Gallery(tmp_path)
+def test_two_processes_adding_faces_at_once_lose_nothing(
+    tmp_path: Path, embedded, model: str, gallery_at, url_at
+) -> None:
+    gallery = gallery_at(tmp_path)
     person = gallery.create_person("Crowd")
     assert gallery.index_size(model) == 0  # this instance's index must catch up with the others' writes
     _, face = embedded("obama", 4)
@@ -396,7 +414,7 @@ def test_two_processes_adding_faces_at_once_lose_nothing(tmp_path: Path, embedde
     workers = [
         context.Process(
             target=_add_faces_worker,
-            args=(str(tmp_path), w, person.id, vectors[w], face.chip, model, barrier, results),
+            args=(url_at(tmp_path), w, person.id, vectors[w], face.chip, model, barrier, results),
         )
         for w in range(2)
     ]
@@ -410,12 +428,12 @@ def test_two_processes_adding_faces_at_once_lose_nothing(tmp_path: Path, embedde
     assert len(gallery.faces(person.id)) == 100
     assert gallery.person(person.id).face_count == 100
     assert gallery.index_size(model) == 100
-    assert Gallery(tmp_path).index_size(model) == 100
-    assert len(files_under(tmp_path / "faces")) == 100
+    assert gallery_at(tmp_path).index_size(model) == 100
+    assert stored_images(gallery) == 100
 
 
-def test_threads_sharing_one_gallery(tmp_path: Path, embedded, model: str) -> None:
-    gallery = Gallery(tmp_path)  # as Streamlit sessions share one cached instance
+def test_threads_sharing_one_gallery(tmp_path: Path, embedded, model: str, gallery_at) -> None:
+    gallery = gallery_at(tmp_path)  # as Streamlit sessions share one cached instance
     person = gallery.create_person("Threads")
     _, face = embedded("obama", 4)
     errors: list[BaseException] = []
@@ -443,9 +461,8 @@ def test_threads_sharing_one_gallery(tmp_path: Path, embedded, model: str) -> No
 
 
 def test_deleting_a_person_removes_their_faces_and_unshared_files(
-    tmp_path: Path, embedded, model: str
-) -> None:
-    gallery = Gallery(tmp_path)
+    tmp_path: Path, embedded, model: str, gallery_at) -> None:
+    gallery = gallery_at(tmp_path)
     kit, fan = gallery.create_person("Kit Harington"), gallery.create_person("Fan")
     shared = embedded("kit_harington", 1)
     own = embedded("kit_harington", 2)
@@ -459,10 +476,10 @@ def test_deleting_a_person_removes_their_faces_and_unshared_files(
     assert [f.id for f in gallery.faces()] == [kept.id]
     assert {m.face_id for m in gallery.search(probe, model_version=model)} == {kept.id}
     assert kept.chip_path.is_file() and not only_kit.chip_path.exists()
-    assert {p.stem for p in files_under(tmp_path / "faces")} == {kept.image_sha256}
+    assert stored_images(gallery) == 1 and gallery.image_bytes(kept.image_sha256) == shared[0]
 
     gallery.delete_face(kept.id)
-    assert not files_under(tmp_path / "faces") and not files_under(tmp_path / "chips")
+    assert stored_images(gallery) == 0 and not kept.chip_path.exists()
 
 
 def test_repair_drops_faces_without_images_and_files_without_faces(
@@ -485,8 +502,8 @@ def test_repair_drops_faces_without_images_and_files_without_faces(
 # ----------------------------------------------------------------------------- export
 
 
-def test_export_csv_and_npz(enrolled: Path, model: str) -> None:
-    gallery = Gallery(enrolled)
+def test_export_csv_and_npz(enrolled: Path, model: str, gallery_at) -> None:
+    gallery = gallery_at(enrolled)
     face_ids, _, vectors = gallery.embeddings(model)
 
     table = gallery.export_embeddings()
@@ -510,8 +527,7 @@ def test_export_csv_and_npz(enrolled: Path, model: str) -> None:
 
 
 def test_a_zip_with_one_folder_per_person_is_enrolled_and_its_bad_files_reported(
-    tmp_path: Path, pipeline, faces_small, model: str
-) -> None:
+    tmp_path: Path, pipeline, faces_small, model: str, gallery_at) -> None:
     photo = {(p, n): read_bytes(faces_small[p][n - 1]) for p, n in [("obama", 1), ("obama", 2), ("biden", 1)]}
     data = zip_bytes(
         {
@@ -536,7 +552,7 @@ def test_a_zip_with_one_folder_per_person_is_enrolled_and_its_bad_files_reported
     ]
     assert isinstance(jobs[0], ImportJob) and jobs[0].read() == photo["obama", 1]
 
-    gallery = Gallery(tmp_path)
+    gallery = gallery_at(tmp_path)
     seen: list[tuple[str, bool, str | None]] = []
     progress: list[tuple[int, int]] = []
     report = enrol_many(
@@ -599,7 +615,7 @@ def test_a_bad_or_oversized_zip_is_refused_with_a_reason(monkeypatch: pytest.Mon
         zip_jobs(zip_bytes(photos))
 
 
-def test_folder_and_photo_jobs(tmp_path: Path, pipeline, faces_small) -> None:
+def test_folder_and_photo_jobs(tmp_path: Path, pipeline, faces_small, gallery_at) -> None:
     jobs = folder_jobs({"kit_harington": faces_small["kit_harington"], "rose_leslie": faces_small["rose_leslie"]}, 2)
     assert [(job.person, job.source) for job in jobs] == [
         ("kit harington", "1.jpg"),
@@ -611,9 +627,37 @@ def test_folder_and_photo_jobs(tmp_path: Path, pipeline, faces_small) -> None:
     uploads = photo_jobs("Paul Rudd", [(read_bytes(faces_small["paul_rudd"][0]), "rudd.jpg"), (b"", "empty.jpg")])
     assert [(job.person, job.source) for job in uploads] == [("Paul Rudd", "rudd.jpg"), ("Paul Rudd", "empty.jpg")]
 
-    gallery = Gallery(tmp_path)
+    gallery = gallery_at(tmp_path)
     existing = gallery.create_person("PAUL RUDD")  # found again whatever the case: no second person
     report = enrol_many(gallery, pipeline, uploads)
     assert [f.person_id for f in report.enrolled] == [existing.id]
     assert report.problems == ["empty.jpg: The image file is empty."]
     assert [p.name for p in gallery.people()] == ["PAUL RUDD"]
+
+
+# ----------------------------------------------------------------------------- one URL picks the store
+
+
+def test_the_gallery_url_picks_the_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, postgres_server) -> None:
+    from facecore.gallery.postgres import PostgresGallery
+
+    monkeypatch.delenv("FACECORE_GALLERY_URL", raising=False)
+    monkeypatch.setenv("FACECORE_GALLERY_DIR", str(tmp_path / "from-dir"))
+    assert gallery_url() == f"sqlite://{(tmp_path / 'from-dir').resolve()}"
+    assert open_gallery().root == (tmp_path / "from-dir").resolve()
+
+    monkeypatch.setenv("FACECORE_GALLERY_URL", f"sqlite://{tmp_path / 'from-url'}")
+    assert open_gallery().root == (tmp_path / "from-url").resolve()
+
+    monkeypatch.setenv("FACECORE_GALLERY_URL", postgres_server.url_at(tmp_path))
+    with open_gallery() as gallery:
+        assert isinstance(gallery, PostgresGallery)
+        gallery.create_person("Ada Lovelace")
+    assert [p.name for p in open_gallery(postgres_server.url_at(tmp_path)).people()] == ["Ada Lovelace"]
+
+    with pytest.raises(GalleryError, match=r"No gallery store for 'mysql://'; use one of sqlite://, postgresql://"):
+        open_gallery("mysql://db/gallery")
+    with pytest.raises(GalleryError, match="is not a gallery URL"):
+        open_gallery("gallery-folder")
+    with pytest.raises(GalleryError, match="Cannot open the PostgreSQL gallery"):
+        open_gallery(f"postgresql://nobody@/nowhere?host={tmp_path}")

@@ -23,7 +23,7 @@ import pytest
 from PIL import Image
 
 from facecore.config import PipelineConfig
-from facecore.gallery import Gallery, GalleryError
+from facecore.gallery import Gallery, GalleryError, open_gallery
 from facecore.pipeline import FacePipeline
 from facecore.types import EmbeddedFace, Face
 
@@ -54,10 +54,10 @@ def stored_face(worker: int, i: int, vector: np.ndarray, chip: np.ndarray) -> Em
     return EmbeddedFace(Face((i % 50, worker, 100, 100), 1.0, None, "hog"), vector, chip)
 
 
-def _writer(root: str, worker: int, person_id: int, vectors, chip, model: str, barrier, results) -> None:
+def _writer(url: str, worker: int, person_id: int, vectors, chip, model: str, barrier, results) -> None:
     """One of the concurrent writers: add its faces as fast as it can, searching now and then."""
     try:
-        gallery = Gallery(root)
+        gallery = open_gallery(url)
         barrier.wait(timeout=120)  # start together, after the imports
         for i, vector in enumerate(vectors):
             gallery.add_face(person_id, unique_jpeg(worker, i), stored_face(worker, i, vector, chip), model)
@@ -68,9 +68,9 @@ def _writer(root: str, worker: int, person_id: int, vectors, chip, model: str, b
         results.put((worker, f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
 
 
-def import_faces(root: str, person_id: int, vectors, chip, model: str) -> int:
+def import_faces(url: str, person_id: int, vectors, chip, model: str) -> int:
     """An import that can be re-run: faces already stored are skipped. Returns how many it added."""
-    gallery = Gallery(root)
+    gallery = open_gallery(url)
     added = 0
     for i, vector in enumerate(vectors):
         try:
@@ -85,8 +85,8 @@ def import_faces(root: str, person_id: int, vectors, chip, model: str) -> int:
     return added
 
 
-def _importer(root: str, person_id: int, vectors, chip, model: str) -> None:
-    import_faces(root, person_id, vectors, chip, model)
+def _importer(url: str, person_id: int, vectors, chip, model: str) -> None:
+    import_faces(url, person_id, vectors, chip, model)
 
 
 # ----------------------------------------------------------------------------- fixtures
@@ -150,7 +150,7 @@ def test_four_processes_adding_500_faces_each_lose_nothing(tmp_path: Path, sourc
         context.Process(
             target=_writer,
             args=(
-                str(tmp_path),
+                f"sqlite://{tmp_path}",
                 w,
                 people[w].id,
                 perturbed(faces[w], FACES_PER_WRITER, seed=w),
@@ -245,7 +245,7 @@ def test_an_import_killed_mid_write_leaves_a_consistent_gallery_and_can_be_finis
     chip = faces[0].chip
     context = spawn()
     for target, moment in KILLS:
-        importer = context.Process(target=_importer, args=(str(tmp_path), person.id, vectors, chip, model))
+        importer = context.Process(target=_importer, args=(f"sqlite://{tmp_path}", person.id, vectors, chip, model))
         importer.start()
         seen = _kill_when(tmp_path, importer, person.id, target, moment)
         assert target <= seen < IMPORT_SIZE  # killed in the middle, not after the end
@@ -280,7 +280,7 @@ def test_an_import_killed_mid_write_leaves_a_consistent_gallery_and_can_be_finis
 
     # Re-running the import finishes it: nothing lost, nothing twice.
     already = len(gallery.faces(person.id))
-    added = import_faces(str(tmp_path), person.id, vectors, chip, model)
+    added = import_faces(f"sqlite://{tmp_path}", person.id, vectors, chip, model)
     assert added == IMPORT_SIZE - already
     gallery = assert_consistent(tmp_path, model)
     assert gallery.person(person.id).face_count == IMPORT_SIZE

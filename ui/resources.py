@@ -30,16 +30,24 @@ def gallery_root() -> Path:
     return Path(os.environ.get("FACECORE_GALLERY_DIR") or "gallery").expanduser().resolve()
 
 
-@st.cache_resource(show_spinner=False)
-def _gallery_at(root: str):
-    from facecore.gallery import Gallery
+def gallery_location() -> str:
+    """Where the gallery lives, to show: ``$FACECORE_GALLERY_URL`` (password hidden), else :func:`gallery_root`."""
+    from facecore.gallery.stores import redact_url
 
-    return Gallery(Path(root))
+    url = os.environ.get("FACECORE_GALLERY_URL")
+    return redact_url(url) if url else str(gallery_root())
+
+
+@st.cache_resource(show_spinner=False)
+def _gallery_at(url: str):
+    from facecore.gallery.stores import open_gallery
+
+    return open_gallery(url)
 
 
 def load_gallery():
-    """The shared ``Gallery`` for the current ``$FACECORE_GALLERY_DIR`` (one instance per folder)."""
-    return _gallery_at(str(gallery_root()))
+    """The shared gallery of ``$FACECORE_GALLERY_URL``, else of ``$FACECORE_GALLERY_DIR`` (one instance per place)."""
+    return _gallery_at(os.environ.get("FACECORE_GALLERY_URL") or f"sqlite://{gallery_root()}")
 
 
 @st.cache_resource(show_spinner=False)

@@ -22,8 +22,16 @@ Thread and process safety: one SQLite connection per thread, writes serialised b
 across processes), the in-memory indexes guarded by a lock. Create a ``Gallery`` after forking (or use
 the spawn start method): a connection must not cross a fork.
 
+The store is picked by one URL, ``$FACECORE_GALLERY_URL`` (:mod:`~facecore.gallery.stores`):
+``sqlite:///folder`` (the default, the layout above) or ``postgresql://user@host:port/db`` (PostgreSQL +
+pgvector, :mod:`~facecore.gallery.postgres`). Open a gallery with :func:`open_gallery`.
+
 Modules, each small enough to read at once:
 
+* :mod:`~facecore.gallery.stores`: gallery URLs, the ``STORES`` registry, ``open_gallery``;
+* :mod:`~facecore.gallery.postgres`, :mod:`~facecore.gallery.pg_database`, :mod:`~facecore.gallery.pg_search`, :mod:`~facecore.gallery.pg_records`:
+  the PostgreSQL store, its schema/pool/transactions, its SQL search (HNSW past a size), its row helpers;
+* :mod:`~facecore.gallery.faiss_hnsw`: the embedded index past its size (HNSW); :mod:`~facecore.gallery.copying`: `gallery copy`;
 * :mod:`~facecore.gallery.store`: the :class:`Gallery` (people, faces, enrolment, search, identify, repair);
 * :mod:`~facecore.gallery.database`: the SQLite schema, per-thread connections, retried transactions;
 * :mod:`~facecore.gallery.index`: stored vectors and the per-model-version FAISS indexes;
@@ -39,6 +47,7 @@ This package imports neither TensorFlow nor dlib: faces and pipelines come in th
 from facecore.gallery.names import clean_name
 from facecore.gallery.records import GalleryError, GalleryFace, Person, RepairReport
 from facecore.gallery.store import Gallery, default_gallery_dir
+from facecore.gallery.stores import STORES, GalleryStore, gallery_url, open_gallery
 from facecore.types import Match
 from facecore.verification.decisions import UNKNOWN, Identification
 
@@ -49,8 +58,12 @@ __all__ = [
     "GalleryFace",
     "Identification",
     "Match",
+    "GalleryStore",
     "Person",
     "RepairReport",
+    "STORES",
     "clean_name",
     "default_gallery_dir",
+    "gallery_url",
+    "open_gallery",
 ]

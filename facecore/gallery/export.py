@@ -28,7 +28,11 @@ def export_rows(db: sqlite3.Connection, model_version: str | None) -> list[tuple
 
 def embeddings_frame(db: sqlite3.Connection, model_version: str | None = None) -> pd.DataFrame:
     """One row per face: ``face_id, person, model_version, e0..`` (for a CSV download)."""
-    rows = export_rows(db, model_version)
+    return frame_from_rows(export_rows(db, model_version))
+
+
+def frame_from_rows(rows: list[tuple[int, str, str, bytes]]) -> pd.DataFrame:
+    """The table of :func:`embeddings_frame` from ``(face id, name, model version, float32 bytes)`` rows."""
     meta = pd.DataFrame(
         {
             "face_id": np.array([r[0] for r in rows], np.int64),
@@ -43,7 +47,11 @@ def embeddings_frame(db: sqlite3.Connection, model_version: str | None = None) -
 
 def embeddings_npz(db: sqlite3.Connection, model_version: str | None = None) -> bytes:
     """An ``.npz`` with ``embeddings (n, dim)``, ``labels``, ``face_ids`` and ``model_versions``."""
-    rows = export_rows(db, model_version)
+    return npz_from_rows(export_rows(db, model_version))
+
+
+def npz_from_rows(rows: list[tuple[int, str, str, bytes]]) -> bytes:
+    """The ``.npz`` of :func:`embeddings_npz` from ``(face id, name, model version, float32 bytes)`` rows."""
     buffer = io.BytesIO()
     np.savez(
         buffer,

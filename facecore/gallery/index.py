@@ -17,13 +17,14 @@ import io
 import sqlite3
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import faiss
 import numpy as np
 
+import facecore.gallery.faiss_hnsw as faiss_hnsw
 from facecore.gallery.database import Database, read_revision
 from facecore.gallery.files import atomic_write
 
@@ -69,14 +70,22 @@ class _Index:
     """A FAISS index of one model version and the database revision it matches."""
 
     revision: int
-    index: Any  # faiss.IndexIDMap2 over IndexFlatL2
+    index: Any  # faiss.IndexIDMap2 over IndexFlatL2, or over IndexHNSWFlat past faiss_hnsw.HNSW_MIN_FACES
+    removed: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # deleted, still in the HNSW graph
 
     def ids(self) -> np.ndarray:
-        return faiss.vector_to_array(self.index.id_map).astype(np.int64)
+        """The live face ids (deleted ones still in an HNSW graph left out)."""
+        ids = faiss.vector_to_array(self.index.id_map).astype(np.int64)
+        return np.setdiff1d(ids, self.removed) if self.removed.size else ids
+
+    def size(self) -> int:
+        return int(self.index.ntotal - self.removed.size)
 
 
 def new_index(ids: np.ndarray, vectors: np.ndarray) -> Any:
-    """An exact L2 index of ``vectors`` (one per row) keyed by ``ids``."""
+    """An L2 index of ``vectors`` (one per row) keyed by ``ids``: exact, or HNSW past its size."""
+    if faiss_hnsw.wants_hnsw(len(ids)):
+        return faiss_hnsw.new_hnsw(ids, vectors)
     index = faiss.IndexIDMap2(faiss.IndexFlatL2(vectors.shape[1]))
     if len(ids):
         index.add_with_ids(np.ascontiguousarray(vectors, np.float32), np.ascontiguousarray(ids, np.int64))
@@ -103,7 +112,10 @@ def sync_index(db: sqlite3.Connection, model_version: str, state: _Index | None,
     have = state.ids()
     gone = np.setdiff1d(have, wanted)
     new = np.setdiff1d(wanted, have)
-    if gone.size:
+    hnsw = faiss_hnsw.is_hnsw(state.index)
+    if gone.size and hnsw:  # a graph cannot drop nodes: filter them out at search time
+        state.removed = np.union1d(state.removed, gone)
+    elif gone.size:
         state.index.remove_ids(gone)
     for start in range(0, new.size, SQL_CHUNK):
         chunk = [int(i) for i in new[start : start + SQL_CHUNK]]
@@ -115,6 +127,11 @@ def sync_index(db: sqlite3.Connection, model_version: str, state: _Index | None,
             vectors_from_blobs([r[1] for r in rows]), np.array([r[0] for r in rows], np.int64)
         )
     state.revision = revision
+    if hnsw and state.removed.size > faiss_hnsw.REBUILD_FRACTION * state.index.ntotal:
+        return build_index(db, model_version, revision)
+    if not hnsw and faiss_hnsw.wants_hnsw(state.index.ntotal):  # grew past the size: become approximate
+        ids = faiss.vector_to_array(state.index.id_map).astype(np.int64)
+        return _Index(revision, faiss_hnsw.new_hnsw(ids, faiss_hnsw.all_vectors(state.index)))
     return state
 
 
@@ -137,6 +154,7 @@ def save_index(path: Path, state: _Index, *, model_version: str, database_id: st
         buffer,
         index=faiss.serialize_index(state.index),
         revision=np.int64(state.revision),
+        removed=state.removed,
         model_version=np.str_(model_version),
         database_id=np.str_(database_id),
     )
@@ -154,8 +172,9 @@ def load_index(path: Path, *, model_version: str, database_id: str) -> _Index | 
                 return None
             index = faiss.deserialize_index(np.ascontiguousarray(saved["index"], np.uint8))
             revision = int(saved["revision"])
-        state = _Index(revision, index)
-        if len(state.ids()) != index.ntotal:
+            removed = saved["removed"].astype(np.int64) if "removed" in saved else np.zeros(0, np.int64)
+        state = _Index(revision, index, removed)
+        if faiss.vector_to_array(index.id_map).size != index.ntotal:
             return None
         return state
     except Exception:  # any damage (truncated zip, bad FAISS bytes, wrong type) means: rebuild
@@ -175,7 +194,7 @@ class ModelIndexes:
         self._lock = threading.Lock()
         self._indexes: dict[str, _Index] = {}
 
-    def _current(self, model_version: str) -> Any:
+    def _current(self, model_version: str) -> _Index:
         """The index of ``model_version`` as of the database's current revision (call under the lock)."""
         path = index_file(self._folder, model_version)
         database_id = self._database.database_id
@@ -186,29 +205,33 @@ class ModelIndexes:
             )
             if state is not None and state.revision == revision:
                 self._indexes[model_version] = state
-                return state.index
+                return state
             state = sync_index(db, model_version, state, revision)
         self._indexes[model_version] = state
         save_index(path, state, model_version=model_version, database_id=database_id)
-        return state.index
+        return state
 
-    def search(self, query: np.ndarray, k: int, model_version: str) -> tuple[np.ndarray, np.ndarray]:
-        """``(squared L2 distances, face ids)`` of the ``k`` nearest faces to ``query`` (one row)."""
+    def search(
+        self, query: np.ndarray, k: int, model_version: str, *, exact: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(squared L2 distances, face ids)`` of the ``k`` nearest faces to ``query`` (one row);
+        ``exact`` scans every vector even when the index is HNSW."""
         with self._lock:
-            index = self._current(model_version)
-            n = min(k, index.ntotal)
+            state = self._current(model_version)
+            index = state.index
+            n = min(k, state.size())
             if n == 0:
                 return np.zeros(0, np.float32), np.zeros(0, np.int64)
             if index.d != query.shape[1]:
                 raise ValueError(f"the gallery holds {index.d}-D embeddings of this model, got {query.shape[1]}-D")
             single_threaded_faiss()
-            squared, ids = index.search(query, n)
+            squared, ids = faiss_hnsw.search(index, query, n, state.removed, exact=exact)
         return squared[0], ids[0]
 
     def size(self, model_version: str) -> int:
         """How many faces the (up to date) index of ``model_version`` holds."""
         with self._lock:
-            return int(self._current(model_version).ntotal)
+            return self._current(model_version).size()
 
     def rebuild(self) -> int:
         """Forget every index, delete their files, and build one per model version in the database."""

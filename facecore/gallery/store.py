@@ -118,8 +118,13 @@ class Gallery:
         self._database.close()
 
     @property
+    def location(self) -> str:
+        """Where this gallery lives, for logs and messages."""
+        return str(self.root)
+
+    @property
     def database(self) -> Database:
-        """The database, for modules that keep their own tables in it (through ``write``/``snapshot``)."""
+        """``write(fn)`` / ``snapshot()`` for modules that keep their own tables in the gallery database."""
         return self._database
 
     def _db(self) -> sqlite3.Connection:
@@ -323,6 +328,13 @@ class Gallery:
 
         self._remove_unreferenced(self._database.write(delete))
 
+    def image_bytes(self, image_sha256: str) -> bytes:
+        """The stored upload with this hash."""
+        found = self._image_files(str(image_sha256)) if image_sha256.isalnum() else []
+        if not found:
+            raise GalleryError("That image is not in the gallery.")
+        return found[0].read_bytes()
+
     def _gallery_face(self, row: Sequence[Any]) -> GalleryFace:
         face_id, person_id, name, sha, chip, box, score, detector, version, created = row
         return GalleryFace(
@@ -399,16 +411,20 @@ class Gallery:
         rows = self._db().execute("SELECT model_version, COUNT(*) FROM faces GROUP BY model_version")
         return dict(rows.fetchall())
 
-    def search(self, embedding: np.ndarray, k: int = 5, *, model_version: str) -> list[Match]:
+    def search(
+        self, embedding: np.ndarray, k: int = 5, *, model_version: str, exact: bool = False
+    ) -> list[Match]:
         """The ``k`` gallery faces nearest to ``embedding`` (euclidean), nearest first.
 
         Only faces embedded with ``model_version`` are searched: distances between two models mean nothing.
+        Past :data:`facecore.gallery.faiss_hnsw.HNSW_MIN_FACES` faces the search is approximate (HNSW);
+        ``exact=True`` scans every face instead.
         """
         query = as_embedding(embedding)[np.newaxis]
         k = _as_id(k)
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
-        squared, ids = self._indexes.search(query, k, model_version)
+        squared, ids = self._indexes.search(query, k, model_version, exact=exact)
         return self._matches(ids, squared) if len(ids) else []
 
     def identify(

@@ -1,0 +1,242 @@
+"""Gallery search at scale: FAISS flat, FAISS HNSW and pgvector HNSW at 10k / 100k / 1M faces.
+
+    FACECORE_CACHE_DIR=<an embedding cache> python bench/gallery_scale.py --sizes 10000 100000 [--dim 128]
+
+**The vectors** (``realistic_gallery``): real embeddings read from the embedding cache
+(``$FACECORE_CACHE_DIR/embeddings.sqlite``, one vector per cached image: the primary face of the
+``--model`` embedder, 128-D dlib or 512-D ArcFace), e.g. the LFW images of earlier benchmark runs.
+Around them, synthetic identities: identity ``i`` is real seed ``i mod S`` moved by a random offset of
+length ``0.5 * d_nn`` (``d_nn``: the median distance from a seed to its nearest other seed), and each
+of its ``--faces-per-identity`` faces (default 4) is that centre plus a random offset of length
+``0.35 * d_nn``. So identities are spread like real people (many near each seed, closer to one
+another than two real people usually are), and a person's faces are closer to each other than to
+anyone else's, as in a face gallery; unit-length models (ArcFace) are renormalised. Queries
+(``--queries``, default 300) are fresh faces of stored identities (centre + a new offset), the way
+a probe photo of an enrolled person looks. Pure random vectors would make HNSW's job far easier.
+
+**What is measured**, per size, on ``--threads`` CPU threads (default 1, as the store searches):
+
+* FAISS flat (``IndexFlatL2``, the embedded store below its HNSW size): add rate, p50/p95 latency for
+  k = 1 and 10; it is the exact reference for recall.
+* FAISS HNSW (``facecore.gallery.faiss_hnsw``: M, efConstruction as the store builds it): build
+  time, then for each efSearch in ``--faiss-ef``: p50/p95 latency (k = 1, 10) and recall@1 / @10.
+* pgvector (a real PostgreSQL from the ``pgserver`` wheel, loopback Unix socket, through
+  ``PostgresGallery.search``, i.e. the store's own SQL): COPY insert rate, the exact scan's latency (no
+  index), HNSW build time (``facecore.gallery.pg_search.ensure_index``), then per ``hnsw.ef_search`` in
+  ``--pg-ef``: p50/p95 and recall@1 / @10, and the table's and index's size on disk.
+* memory: the FAISS index's serialised size (what it holds in RAM, give or take).
+
+Prints one JSON object per setup and size (``--out`` also writes them as JSON lines).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+import tempfile
+import time
+from pathlib import Path
+
+import _repo_path  # noqa: F401
+import faiss
+import numpy as np
+
+from facecore.cache import CachedFaces, default_cache_dir
+from facecore.gallery import faiss_hnsw
+
+
+def real_seeds(cache_dir: Path, model: str, limit: int) -> np.ndarray:
+    """One vector per cached image for ``model`` (its primary face; no flip TTA variants)."""
+    path = cache_dir / "embeddings.sqlite"
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    rows = db.execute("SELECT key, payload FROM results ORDER BY key").fetchall()
+    seen: set[str] = set()
+    vectors = []
+    for key, payload in rows:
+        parts = key.split("|")
+        if parts[-2] != model or parts[-1] != "primary" or parts[0] in seen:
+            continue
+        cached = CachedFaces.from_bytes(payload)
+        if cached.fallback or not len(cached.embeddings):
+            continue
+        seen.add(parts[0])
+        vectors.append(cached.embeddings[0])
+        if len(vectors) == limit:
+            break
+    if len(vectors) < 50:
+        raise SystemExit(f"only {len(vectors)} cached {model} embeddings in {path}: run an LFW benchmark first")
+    return np.asarray(vectors, np.float32)
+
+
+def realistic_gallery(
+    seeds: np.ndarray, n: int, per_identity: int, queries: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(gallery vectors (n, d), query vectors (queries, d))`` around the real ``seeds`` (docstring)."""
+    unit = bool(np.allclose(np.linalg.norm(seeds, axis=1), 1.0, atol=1e-3))
+    index = faiss.IndexFlatL2(seeds.shape[1])
+    index.add(seeds)
+    distances, _ = index.search(seeds, 2)
+    d_nn = float(np.median(np.sqrt(distances[:, 1])))
+
+    def offsets(count: int, length: float) -> np.ndarray:
+        step = rng.normal(size=(count, seeds.shape[1])).astype(np.float32)
+        return step / np.linalg.norm(step, axis=1, keepdims=True) * length
+
+    identities = -(-n // per_identity)
+    centres = seeds[np.arange(identities) % len(seeds)] + offsets(identities, 0.5 * d_nn)
+    owner = np.repeat(np.arange(identities), per_identity)[:n]
+    faces = centres[owner] + offsets(n, 0.35 * d_nn)
+    probes = centres[rng.integers(0, identities, queries)] + offsets(queries, 0.35 * d_nn)
+    if unit:
+        faces /= np.linalg.norm(faces, axis=1, keepdims=True)
+        probes /= np.linalg.norm(probes, axis=1, keepdims=True)
+    return np.ascontiguousarray(faces, np.float32), np.ascontiguousarray(probes, np.float32)
+
+
+def latencies(search, queries: np.ndarray, k: int) -> tuple[float, float, list[np.ndarray]]:
+    """p50 / p95 in ms of ``search(query, k) -> ids``, one query at a time, and the ids found."""
+    times, found = [], []
+    for query in queries:
+        start = time.perf_counter()
+        ids = search(query, k)
+        times.append((time.perf_counter() - start) * 1000)
+        found.append(np.asarray(ids))
+    return float(np.percentile(times, 50)), float(np.percentile(times, 95)), found
+
+
+def recall(found: list[np.ndarray], exact: list[np.ndarray], k: int) -> float:
+    """recall@k against exact search: the share of the exact top-k that was found (@1: the nearest)."""
+    return float(np.mean([len(set(f[:k].tolist()) & set(e[:k].tolist())) / k for f, e in zip(found, exact, strict=True)]))
+
+
+def faiss_runs(vectors: np.ndarray, queries: np.ndarray, ef_values: list[int]) -> tuple[list[dict], dict]:
+    ids = np.arange(1, len(vectors) + 1, dtype=np.int64)
+    none = np.zeros(0, np.int64)
+    flat = faiss.IndexIDMap2(faiss.IndexFlatL2(vectors.shape[1]))
+    start = time.perf_counter()
+    flat.add_with_ids(vectors, ids)
+    add_s = time.perf_counter() - start
+    results, exact = [], {}
+    row = {"setup": "faiss-flat", "n": len(vectors), "insert_per_s": round(len(vectors) / add_s), "build_s": round(add_s, 3),
+           "memory_mb": round(faiss.serialize_index(flat).nbytes / 1e6, 1)}
+    for k in (1, 10):
+        p50, p95, exact[k] = latencies(lambda q, k: faiss_hnsw.search(flat, q[None], k, none)[1][0], queries, k)
+        row[f"k{k}_p50_ms"], row[f"k{k}_p95_ms"] = round(p50, 3), round(p95, 3)
+    results.append(row)
+    start = time.perf_counter()
+    hnsw = faiss_hnsw.new_hnsw(ids, vectors)
+    build_s = time.perf_counter() - start
+    memory = round(faiss.serialize_index(hnsw).nbytes / 1e6, 1)
+    for ef in ef_values:
+        faiss_hnsw.EF_SEARCH = ef
+        row = {"setup": "faiss-hnsw", "n": len(vectors), "ef_search": ef, "M": faiss_hnsw.HNSW_M,
+               "ef_construction": faiss_hnsw.EF_CONSTRUCTION, "build_s": round(build_s, 1),
+               "insert_per_s": round(len(vectors) / build_s), "memory_mb": memory}
+        for k in (1, 10):
+            p50, p95, found = latencies(lambda q, k: faiss_hnsw.search(hnsw, q[None], k, none)[1][0], queries, k)
+            row[f"k{k}_p50_ms"], row[f"k{k}_p95_ms"] = round(p50, 3), round(p95, 3)
+            row[f"recall@{k}"] = round(recall(found, exact[k], k), 4)
+        results.append(row)
+    return results, exact
+
+
+def pgvector_runs(vectors: np.ndarray, queries: np.ndarray, exact: dict, ef_values: list[int], model: str) -> list[dict]:
+    import pgserver
+    from pgvector import Vector
+
+    from facecore.gallery import pg_search
+    from facecore.gallery.postgres import PostgresGallery
+
+    folder = Path(tempfile.mkdtemp(prefix="facecore-bench-pg-"))
+    server = pgserver.get_server(folder, cleanup_mode="delete")
+    try:
+        gallery = PostgresGallery(server.get_uri())
+        person = gallery.create_person("Synthetic")
+
+        def seed_rows(db) -> None:
+            db.execute("INSERT INTO images (sha256, data) VALUES ('bench', '\\x00') ON CONFLICT DO NOTHING")
+            db.execute("INSERT INTO chips (sha256, png) VALUES ('bench', '\\x00') ON CONFLICT DO NOTHING")
+
+        gallery.database.write(seed_rows)
+        start = time.perf_counter()
+        columns = "person_id, image_sha256, chip_sha256, box, detector, model_version, embedding, created"
+        with (
+            gallery.database.connection() as db,
+            db.raw.transaction(),
+            db.raw.cursor().copy(f"COPY faces ({columns}) FROM STDIN") as copy,
+        ):
+            for vector in vectors:
+                copy.write_row((person.id, "bench", "bench", "[0, 0, 1, 1]", "bench", model, Vector(vector), 0.0))
+        insert_s = time.perf_counter() - start
+        with gallery.database.connection() as db:
+            db.execute("ANALYZE faces")
+            first_id = db.execute("SELECT min(id) FROM faces").fetchone()[0]
+
+        def search(exact_scan: bool):
+            return lambda q, k: np.array([m.face_id - first_id + 1 for m in gallery.search(q, k, model_version=model, exact=exact_scan)])
+
+        results = []
+        base = {"setup": "pgvector", "n": len(vectors), "insert_per_s": round(len(vectors) / insert_s)}
+        row = {**base, "setup": "pgvector-exact-scan"}
+        for k in (1, 10):
+            p50, p95, found = latencies(search(True), queries[:100], k)
+            row[f"k{k}_p50_ms"], row[f"k{k}_p95_ms"] = round(p50, 2), round(p95, 2)
+            row[f"recall@{k}"] = round(recall(found, exact[k][:100], k), 4)  # 1.0 unless ties
+        results.append(row)
+        start = time.perf_counter()
+        with gallery.database.connection() as db:
+            assert pg_search.ensure_index(db, model, min_faces=0)
+        build_s = time.perf_counter() - start
+        with gallery.database.connection() as db:
+            table_mb, index_mb = db.execute(
+                "SELECT pg_total_relation_size('faces') / 1e6, pg_relation_size(?) / 1e6", (pg_search.index_name(model),)
+            ).fetchone()
+        for ef in ef_values:
+            pg_search.EF_SEARCH = ef
+            row = {**base, "setup": "pgvector-hnsw", "ef_search": ef, "build_s": round(build_s, 1),
+                   "disk_table_mb": round(float(table_mb), 1), "disk_index_mb": round(float(index_mb), 1)}
+            for k in (1, 10):
+                p50, p95, found = latencies(search(False), queries, k)
+                row[f"k{k}_p50_ms"], row[f"k{k}_p95_ms"] = round(p50, 2), round(p95, 2)
+                row[f"recall@{k}"] = round(recall(found, exact[k], k), 4)
+            results.append(row)
+        gallery.close()
+        return results
+    finally:
+        server.cleanup()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--model", default="dlib_resnet_v1-keras", help="the cached embedder version to seed from")
+    parser.add_argument("--seeds", type=int, default=5000, help="at most this many real seed vectors")
+    parser.add_argument("--faces-per-identity", type=int, default=4)
+    parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--faiss-ef", type=int, nargs="+", default=[16, 32, 64, 128])
+    parser.add_argument("--pg-ef", type=int, nargs="+", default=[40, 100, 200])
+    parser.add_argument("--skip-pgvector", action="store_true")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    faiss.omp_set_num_threads(args.threads)
+    rng = np.random.default_rng(0)
+    seeds = real_seeds(default_cache_dir(), args.model, args.seeds)
+    print(json.dumps({"seeds": len(seeds), "dim": seeds.shape[1], "model": args.model, "cpu": os.cpu_count()}))
+    for n in args.sizes:
+        vectors, queries = realistic_gallery(seeds, n, args.faces_per_identity, args.queries, rng)
+        rows, exact = faiss_runs(vectors, queries, args.faiss_ef)
+        if not args.skip_pgvector:
+            rows += pgvector_runs(vectors, queries, exact, args.pg_ef, args.model)
+        for row in rows:
+            row["dim"] = seeds.shape[1]
+            print(json.dumps(row), flush=True)
+            if args.out is not None:
+                with args.out.open("a") as out:
+                    out.write(json.dumps(row) + "\n")
+
+
+if __name__ == "__main__":
+    main()
