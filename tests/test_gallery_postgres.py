@@ -61,6 +61,37 @@ def test_other_modules_tables_work_through_write_and_snapshot(postgres_server: P
         db.execute("INSERT INTO notes (text) VALUES (?)", ("no",))
 
 
+def test_keys_audit_log_and_operating_points_live_in_postgresql(postgres_server: PostgresServer, tmp_path) -> None:
+    """Issues 16 and 17's tables, through their own modules, unchanged, on the PostgreSQL store."""
+    from facecore.config import PipelineConfig
+    from facecore.gallery import audit, keys
+    from facecore.gallery.operating_points import OperatingPoints
+    from facecore.verification.operating_points import from_pairs
+
+    url = postgres_server.url_at(tmp_path)
+    database = open_gallery(url).database
+    key, secret = keys.create_key(database, "kiosk", "enrol")
+    assert keys.has_active_keys(database) and keys.authenticate(database, secret).name == "kiosk"
+    assert keys.authenticate(database, secret + "x") is None
+    entry_id = audit.record(database, audit.AuditEntry("kiosk", "POST /verify", {"distance": 0.31}, ids=[7], threshold=0.6))
+    config = PipelineConfig(detector="hog")
+    rng = np.random.default_rng(0)
+    distances = np.concatenate([rng.normal(0.4, 0.05, 200), rng.normal(0.8, 0.05, 200)])
+    point = from_pairs("cams", config, "euclidean", distances, np.arange(400) < 200,
+                       target="EER", source="own set", set_name="cams.zip")
+    OperatingPoints(database).save(point, activate=True)
+
+    reopened = open_gallery(url).database  # another pool: what was written is in the database
+    (logged,) = audit.entries(reopened, key_name="kiosk")
+    assert (logged.id, logged.route, logged.ids, logged.threshold) == (entry_id, "POST /verify", (7,), 0.6)
+    assert abs(logged.time - time.time()) < 600  # a double, not PostgreSQL's single-precision REAL
+    active = OperatingPoints(reopened).active(config, "euclidean")
+    assert active is not None and active.name == "cams" and active.threshold == point.threshold
+    np.testing.assert_array_equal(active.impostor, point.impostor)
+    assert keys.revoke_key(reopened, "kiosk").revoked is not None
+    assert keys.authenticate(reopened, secret) is None and key.id == keys.list_keys(reopened)[0].id
+
+
 def test_writer_processes_at_once_lose_nothing(postgres_server: PostgresServer, tmp_path, sources) -> None:
     faces, model = sources
     url = postgres_server.url_at(tmp_path)

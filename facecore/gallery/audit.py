@@ -64,12 +64,12 @@ def record(database: DatabaseLike, entry: AuditEntry, retention_days: float = DE
     def insert(db: sqlite3.Connection) -> int:
         if retention_days > 0:
             db.execute("DELETE FROM audit_log WHERE time < ?", (now - retention_days * DAY_S,))
-        cursor = db.execute(
+        inserted = db.execute(
             "INSERT INTO audit_log (time, key_name, route, model_version, threshold, result, ids) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
             row,
-        )
-        return int(cursor.lastrowid)
+        ).fetchone()
+        return int(inserted[0])
 
     return database.write(insert, bump=False)
 

@@ -74,11 +74,11 @@ def create_key(database: DatabaseLike, name: str, role: str) -> tuple[ApiKey, st
     def insert(db: sqlite3.Connection) -> int:
         if db.execute("SELECT 1 FROM api_keys WHERE name = ? AND revoked IS NULL", (name,)).fetchone():
             raise GalleryError(f"An active key named {name!r} already exists; revoke it first or pick another name.")
-        cursor = db.execute(
-            "INSERT INTO api_keys (name, role, key_sha256, prefix, created) VALUES (?, ?, ?, ?, ?)",
+        row = db.execute(
+            "INSERT INTO api_keys (name, role, key_sha256, prefix, created) VALUES (?, ?, ?, ?, ?) RETURNING id",
             (name, role, hash_key(secret), secret[: len(KEY_PREFIX) + 4], time.time()),
-        )
-        return int(cursor.lastrowid)
+        ).fetchone()
+        return int(row[0])
 
     key_id = database.write(insert, bump=False)
     with database.snapshot() as db:

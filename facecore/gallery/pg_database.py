@@ -66,6 +66,44 @@ _SCHEMA = (
     "CREATE INDEX IF NOT EXISTS faces_model ON faces(model_version, id)",
     "CREATE INDEX IF NOT EXISTS faces_image ON faces(image_sha256)",
     "CREATE INDEX IF NOT EXISTS faces_chip ON faces(chip_sha256)",
+    # The same side tables as the SQLite store's (facecore.gallery.database._SCHEMA), in PostgreSQL types.
+    """CREATE TABLE IF NOT EXISTS operating_points (
+        model_version TEXT NOT NULL,
+        detector TEXT NOT NULL,
+        metric TEXT NOT NULL,
+        name TEXT NOT NULL,
+        threshold DOUBLE PRECISION NOT NULL,
+        source TEXT NOT NULL,
+        set_name TEXT NOT NULL,
+        set_size BIGINT NOT NULL,
+        target TEXT NOT NULL,
+        impostor BYTEA NOT NULL,
+        genuine BYTEA NOT NULL,
+        active INTEGER NOT NULL,
+        created DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (model_version, detector, metric, name)
+    )""",
+    """CREATE TABLE IF NOT EXISTS api_keys (
+        id BIGSERIAL PRIMARY KEY,
+        name TEXT NOT NULL,
+        role TEXT NOT NULL,
+        key_sha256 TEXT NOT NULL UNIQUE,
+        prefix TEXT NOT NULL,
+        created DOUBLE PRECISION NOT NULL,
+        revoked DOUBLE PRECISION
+    )""",
+    "CREATE UNIQUE INDEX IF NOT EXISTS api_keys_active_name ON api_keys(name) WHERE revoked IS NULL",
+    """CREATE TABLE IF NOT EXISTS audit_log (
+        id BIGSERIAL PRIMARY KEY,
+        time DOUBLE PRECISION NOT NULL,
+        key_name TEXT NOT NULL,
+        route TEXT NOT NULL,
+        model_version TEXT,
+        threshold DOUBLE PRECISION,
+        result TEXT NOT NULL,
+        ids TEXT NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS audit_log_time ON audit_log(time)",
 )
 _LOCK_WRITES = "SELECT value FROM meta WHERE key = 'revision' FOR UPDATE"
 BUMP_REVISION = "UPDATE meta SET value = (value::bigint + 1)::text WHERE key = 'revision'"
