@@ -29,17 +29,24 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 REQUIRE_DATA = os.environ.get("FACECORE_REQUIRE_DATA") == "1"
 FULL_LFW_FIXTURE = "full_lfw_home"
 LFW_INDEPENDENT = frozenset({
+    "test_api_access.py",
+    "test_api_live_access.py",
     "test_api_operating_points.py",
     "test_architecture.py",
     "test_batch_verify.py",
     "test_e2e_browser.py",
     "test_gallery.py",
+    "test_gallery_postgres.py",
+    "test_gallery_scale.py",
     "test_gallery_stress.py",
     "test_images.py",
+    "test_keys_audit.py",
     "test_metrics.py",
     "test_operating_points.py",
     "test_pipeline.py",
     "test_properties.py",
+    "test_quality.py",
+    "test_security_pages.py",
     "test_streamlit_fixes.py",
     "test_triplet.py",
 })
