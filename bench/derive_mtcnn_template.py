@@ -7,9 +7,16 @@ of dlib's template. On LFW images where dlib (HOG + 5-point predictor) and MTCNN
 one face, and the two faces overlap, this maps MTCNN's points through the inverse of dlib's chip
 similarity for that face and averages them.
 
+It also derives the **centre box** (``facecore.pipeline.CENTER_BOX_FRACTIONS``), the face box an
+evaluation uses when a detector finds nothing: the median of HOG's box, as fractions of the image, over
+the images where HOG finds exactly one face.
+
     python bench/derive_mtcnn_template.py --data-home ../shared/data/sklearn --limit 1000
 
-One image per person (the first in sorted order), people spread evenly over LFW's sorted list.
+One image per person (the first in sorted order), people spread evenly over LFW's sorted list, drawn
+only from people who appear in none of ``pairs.txt`` (View 2, where numbers are reported) and
+``pairsDevTest.txt`` (View 1's test half, where configurations are chosen): 1,281 of LFW's 5,749 people.
+So neither the template nor the centre box is fitted on a face whose pairs it is then scored or chosen on.
 """
 
 from __future__ import annotations
@@ -39,11 +46,12 @@ MTCNN_POINT_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    default_home = (
-        Path(os.environ.get("FACECORE_SHARED_DATA", REPO_ROOT.parent / "shared" / "data")) / "sklearn"
-    )
+    default_home = os.environ.get("FACECORE_LFW_HOME")
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-home", type=Path, default=default_home, help="folder holding lfw_home/")
+    parser.add_argument(
+        "--data-home", type=Path, default=default_home, required=default_home is None,
+        help="the full LFW's data home (holds lfw_home/); default $FACECORE_LFW_HOME",
+    )
     parser.add_argument("--limit", type=int, default=1000, help="number of people (one image each)")
     parser.add_argument("--batch-size", type=int, default=8, help="images per MTCNN pass")
     parser.add_argument("--min-iou", type=float, default=0.3, help="overlap needed between the two faces")
@@ -51,12 +59,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+HELD_OUT_PAIR_FILES = ("pairs.txt", "pairsDevTest.txt")
+
+
+def people_in_pairs(pairs_file: Path) -> set[str]:
+    """Everyone named in an LFW pairs file (same-person lines have 3 fields, different-person lines 4)."""
+    names: set[str] = set()
+    for line in pairs_file.read_text().splitlines()[1:]:
+        fields = line.split("\t")
+        names.update(fields[0::2] if len(fields) == 4 else fields[:1])
+    return names
+
+
 def pick_images(data_home: Path, limit: int) -> list[Path]:
-    """The first image of ``limit`` people spread evenly over the sorted list (many identities)."""
+    """The first image of ``limit`` people spread evenly over the sorted list of people in no held-out pair."""
     root = data_home / "lfw_home" / "lfw_funneled"
-    people = sorted(p for p in root.iterdir() if p.is_dir())
+    excluded: set[str] = set()
+    for name in HELD_OUT_PAIR_FILES:
+        pairs_file = data_home / "lfw_home" / name
+        if not pairs_file.is_file():
+            raise SystemExit(f"{pairs_file} is missing: it names the people the fit must leave out")
+        excluded |= people_in_pairs(pairs_file)
+    people = sorted(p for p in root.iterdir() if p.is_dir() and p.name not in excluded)
     if not people:
-        raise SystemExit(f"no LFW people found under {root}")
+        raise SystemExit(f"no LFW people outside {', '.join(HELD_OUT_PAIR_FILES)} found under {root}")
     chosen = np.unique(np.linspace(0, len(people) - 1, num=min(limit, len(people))).round().astype(int))
     return [sorted(people[i].glob("*.jpg"))[0] for i in chosen]
 
@@ -103,14 +129,10 @@ def to_template_frame(points: np.ndarray, dlib_points: np.ndarray) -> np.ndarray
     return chip / CHIP_SIZE * (2 * CHIP_PADDING + 1) - CHIP_PADDING
 
 
-def pair_for_image(image: np.ndarray, detector, mtcnn_rows: list[np.ndarray], min_iou: float):
-    """(mtcnn points, dlib points) when each finds exactly one face and they overlap, else None."""
+def pair_for_rect(image: np.ndarray, r, mtcnn_rows: list[np.ndarray], min_iou: float):
+    """(mtcnn points, dlib points) for HOG's one face ``r`` when MTCNN found one face overlapping it."""
     if len(mtcnn_rows) != 1:
         return None
-    rects = detector(image, 1)
-    if len(rects) != 1:
-        return None
-    r = rects[0]
     dlib_box = (r.left(), r.top(), r.right() + 1.0, r.bottom() + 1.0)
     row = mtcnn_rows[0]
     if iou(dlib_box, tuple(row[:4])) < min_iou:
@@ -120,15 +142,21 @@ def pair_for_image(image: np.ndarray, detector, mtcnn_rows: list[np.ndarray], mi
     return mtcnn_points, shape_5_points(image, box)
 
 
+def box_fractions(rect, shape: tuple[int, ...]) -> tuple[float, float, float, float]:
+    """HOG's box (x, y, w, h) as fractions of the image's width and height."""
+    height, width = shape[:2]
+    return (rect.left() / width, rect.top() / height, rect.width() / width, rect.height() / height)
+
+
 def collect(paths: list[Path], batch_size: int, min_iou: float, min_confidence: float):
-    """Mapped MTCNN points (n, 5, 2) plus the raw pairs, for the images where both detectors agree."""
+    """Mapped MTCNN points (n, 5, 2) and the raw pairs where both detectors agree, and HOG's lone boxes."""
     import dlib
     from mtcnn import MTCNN
     from tqdm import tqdm
 
     detector = dlib.get_frontal_face_detector()
     mtcnn = MTCNN(stages="face_and_landmarks_detection", device="CPU:0")
-    mapped, pairs = [], []
+    mapped, pairs, boxes = [], [], []
     with tqdm(total=len(paths), unit="img") as progress:
         for start in range(0, len(paths), batch_size):
             images = [load_rgb(p) for p in paths[start : start + batch_size]]
@@ -136,13 +164,17 @@ def collect(paths: list[Path], batch_size: int, min_iou: float, min_confidence: 
             for shape in {im.shape for im in images}:
                 group = [im for im in images if im.shape == shape]
                 for image, rows in zip(group, mtcnn_faces(mtcnn, group, min_confidence), strict=True):
-                    pair = pair_for_image(image, detector, rows, min_iou)
+                    rects = detector(image, 1)
+                    if len(rects) != 1:
+                        continue
+                    boxes.append(box_fractions(rects[0], image.shape))
+                    pair = pair_for_rect(image, rects[0], rows, min_iou)
                     if pair is not None:
                         pairs.append(pair)
                         mapped.append(to_template_frame(*pair))
             progress.update(len(images))
             progress.set_postfix(used=len(mapped))
-    return np.array(mapped), pairs
+    return np.array(mapped), pairs, np.array(boxes)
 
 
 def chip_landmark_error(template: np.ndarray, pairs) -> np.ndarray:
@@ -158,6 +190,14 @@ def chip_landmark_error(template: np.ndarray, pairs) -> np.ndarray:
 def _image_to_chip(chip_to_image: np.ndarray, points: np.ndarray) -> np.ndarray:
     linear, shift = chip_to_image[:, :2], chip_to_image[:, 2]
     return (points - shift) @ np.linalg.inv(linear).T
+
+
+def report_centre_box(boxes: np.ndarray, n_images: int) -> None:
+    """The median HOG box as fractions (x, y, w, h), and in pixels of a 250x250 LFW image."""
+    median = np.median(boxes, axis=0)
+    print(f"\nHOG found exactly one face in {len(boxes)} of {n_images} images; median box:")
+    print("CENTER_BOX_FRACTIONS = (" + ", ".join(f"{v:.3f}" for v in median) + ")")
+    print("in a 250x250 image: x={:.0f}, y={:.0f}, w={:.0f}, h={:.0f}".format(*(median * 250)))
 
 
 def report(mapped: np.ndarray, pairs, n_images: int, seconds: float) -> None:
@@ -188,10 +228,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     paths = pick_images(args.data_home, args.limit)
     started = time.perf_counter()
-    mapped, pairs = collect(paths, args.batch_size, args.min_iou, args.min_confidence)
+    mapped, pairs, boxes = collect(paths, args.batch_size, args.min_iou, args.min_confidence)
     if len(mapped) == 0:
         raise SystemExit("no image had exactly one face found by both detectors")
     report(mapped, pairs, len(paths), time.perf_counter() - started)
+    report_centre_box(boxes, len(paths))
 
 
 if __name__ == "__main__":

@@ -80,7 +80,7 @@ def write_calibration(data_home: Path, cache: EmbeddingCache) -> None:
                         detector=detector, metric=metric, flip_tta=flip, threshold=result.threshold,
                         accuracy=result.accuracy, accuracy_std=result.accuracy_std, auc=result.auc,
                         eer=result.eer, embedder=embedded.embedder, chip=chip,
-                        alignment_version=current_alignment_version(chip), command=command,
+                        alignment_version=current_alignment_version(chip, detector), command=command,
                     )
                 )
                 print(f"calibrated {detector:5s} {metric:11s} flip={flip!s:5s} threshold {result.threshold:.4f} "

@@ -9,6 +9,7 @@ AUC) is *chosen*. View 2 is pairs.txt (6,000 pairs, 10 folds, each fold's thresh
 nine): it is *reported* for every configuration, the chosen one marked, and never used for choosing.
 The same pipeline code as ``python -m facecore evaluate-lfw``; embeddings go through the cache.
 
+``--view1-only`` skips View 2 (to choose among configurations whose View-2 rows are already published).
 ``--write-calibration`` stores each configuration's View-2 calibration (mean of the fold thresholds and
 the cross-validated accuracy of that procedure) and distances in ``facecore/data``, replacing the
 entries of the same embedder, detector and metric. The JSON it prints last (and ``--json FILE``) holds
@@ -47,11 +48,23 @@ from facecore.verification.thresholds import (
     write_lfw_distances,
 )
 
+OPTIONS = ("flip", "dlib-landmarks")
+
 
 def parse_config(text: str) -> PipelineConfig:
-    """``detector/embedder[/flip]``, e.g. ``scrfd/arcface-keras/flip``."""
-    parts = text.split("/")
-    return PipelineConfig(detector=parts[0], embedder=parts[1], flip_tta=parts[2:] == ["flip"])
+    """``detector/embedder[/flip][/dlib-landmarks]``, e.g. ``scrfd/arcface-keras/flip``.
+
+    ``dlib-landmarks`` aligns on dlib's 5-point predictor run on the detector's box instead of the
+    detector's own landmarks (which MTCNN and SCRFD give).
+    """
+    detector, embedder, *options = text.split("/")
+    unknown = set(options) - set(OPTIONS)
+    if unknown:
+        raise SystemExit(f"unknown option(s) {sorted(unknown)} in {text!r}; choose from {OPTIONS}")
+    return PipelineConfig(
+        detector=detector, embedder=embedder, flip_tta="flip" in options,
+        use_detector_landmarks="dlib-landmarks" not in options,
+    )
 
 
 def view1(config: PipelineConfig, home: Path, cache: EmbeddingCache) -> dict[str, dict]:
@@ -74,6 +87,19 @@ def view1(config: PipelineConfig, home: Path, cache: EmbeddingCache) -> dict[str
     return rows
 
 
+def view1_rows(config: PipelineConfig, selection: dict[str, dict]) -> list[dict]:
+    """The View-1 columns of each metric's row, for ``--view1-only``."""
+    return [
+        {
+            "detector": config.detector, "embedder": config.model_version, "flip_tta": config.flip_tta,
+            "detector_landmarks": config.use_detector_landmarks, "metric": metric,
+            "view1_threshold": selection[metric]["threshold"], "view1_accuracy": selection[metric]["accuracy"],
+            "view1_auc": selection[metric]["auc"], "view1_no_face": selection[metric]["no_face"],
+        }
+        for metric in METRICS
+    ]
+
+
 def view2(config: PipelineConfig, home: Path, cache: EmbeddingCache):
     embedded = embed_lfw_pairs(home, config, subset="10_folds", cache=cache)
     same = np.array([p.same for p in embedded.pairs])
@@ -93,19 +119,26 @@ def main() -> None:
     parser.add_argument("--cache-dir", type=Path, default=None)
     parser.add_argument("--write-calibration", action="store_true")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument("--view1-only", action="store_true", help="choose on View 1, report no View 2")
     args = parser.parse_args()
+    if args.view1_only and args.write_calibration:
+        parser.error("--write-calibration needs View 2 (drop --view1-only)")
     cache = EmbeddingCache(args.cache_dir)
     rows, calibrations, distances, same = [], [], {}, None
     for text in args.config:
         config = parse_config(text)
         started = time.perf_counter()
         selection = view1(config, args.data_home, cache)
+        if args.view1_only:
+            rows.extend(view1_rows(config, selection))
+            print(f"{text}: {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+            continue
         embedded, same, reported = view2(config, args.data_home, cache)
         for metric in METRICS:
             d, result, tar = reported[metric]
             rows.append({
                 "detector": config.detector, "embedder": embedded.embedder, "flip_tta": config.flip_tta,
-                "metric": metric,
+                "detector_landmarks": config.use_detector_landmarks, "metric": metric,
                 "view1_threshold": selection[metric]["threshold"], "view1_accuracy": selection[metric]["accuracy"],
                 "view1_auc": selection[metric]["auc"], "view1_no_face": selection[metric]["no_face"],
                 "view2_accuracy": result.accuracy, "view2_accuracy_std": result.accuracy_std,
@@ -118,17 +151,22 @@ def main() -> None:
                 detector=config.detector, metric=metric, flip_tta=config.flip_tta, threshold=result.threshold,
                 accuracy=result.accuracy, accuracy_std=result.accuracy_std, auc=result.auc, eer=result.eer,
                 embedder=embedded.embedder, chip=EMBEDDERS.get(config.embedder).chip,
-                alignment_version=current_alignment_version(EMBEDDERS.get(config.embedder).chip),
+                alignment_version=current_alignment_version(EMBEDDERS.get(config.embedder).chip, config.detector),
                 command=" ".join(["python", *sys.argv]),
             ))
         print(f"{text}: {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
     chosen = max(rows, key=lambda r: (r["view1_accuracy"], r["view1_auc"]))
     for row in rows:
         row["chosen_on_view1"] = row is chosen
-        print(
-            f"{row['detector']:6s} {row['embedder']:32s} {row['metric']:11s} View1 {100 * row['view1_accuracy']:.2f}% "
-            f"(AUC {row['view1_auc']:.4f})  View2 {100 * row['view2_accuracy']:.2f} +- {100 * row['view2_accuracy_std']:.2f}"
+        view2_text = (
+            f"  View2 {100 * row['view2_accuracy']:.2f} +- {100 * row['view2_accuracy_std']:.2f}"
             f"  TAR@1e-3 {100 * row['view2_tar_at_far_1e-3']:.2f}%  no_face {row['view2_no_face']}"
+            if "view2_accuracy" in row else ""
+        )
+        landmarks = "" if row["detector_landmarks"] else " dlib-landmarks"
+        print(
+            f"{row['detector']:6s}{landmarks} {row['embedder']:32s} {row['metric']:11s} "
+            f"View1 {100 * row['view1_accuracy']:.2f}% (AUC {row['view1_auc']:.4f}){view2_text}"
             f"{'  <- chosen on View 1' if row is chosen else ''}"
         )
     report = {

@@ -62,18 +62,22 @@ DLIB_5_TEMPLATE = np.array(
 # Where MTCNN's five points (left eye centre, right eye centre, nose tip, mouth left, mouth right,
 # as seen in the image) land, on average, in the same frame as DLIB_5_TEMPLATE. Derived by
 # bench/derive_mtcnn_template.py --limit 1000 on 2026-11-22: the first LFW image of 1000 people
-# spread over the sorted list, 860 of which had exactly one face found by both dlib HOG and MTCNN.
-# Per-point spread (std, chip px): eyes ~1.6, nose tip ~5 (it moves with head turn), mouth ~5.
+# on 2026-11-30: the first LFW image of 1000 people spread over the 1,281 who appear in neither pairs.txt
+# nor pairsDevTest.txt (so it is fitted on no face it is scored or chosen on), 884 of which had exactly
+# one face found by both dlib HOG and MTCNN. Per-point spread (std, chip px): eyes ~1.7, nose tip ~5
+# (it moves with head turn), mouth ~5. Its version (MTCNN_TEMPLATE_VERSION) changes with it.
 MTCNN_5_TEMPLATE = np.array(
     [
-        [0.2238495417, 0.2035395725],
-        [0.7602806306, 0.2039495903],
-        [0.4895933090, 0.5199019477],
-        [0.2509024910, 0.7896263749],
-        [0.7274122040, 0.7903645324],
+        [0.2238535561, 0.2048599233],
+        [0.7617539635, 0.2037045555],
+        [0.4871240613, 0.5167099160],
+        [0.2528694587, 0.7944310883],
+        [0.7320598130, 0.7932986437],
     ],
     dtype=np.float64,
 )
+# t1 was fitted on 1000 people of whom 703 images were in pairs.txt; t2 on people in no scored pair.
+MTCNN_TEMPLATE_VERSION = "mtcnn5-t2"
 
 # insightface's 5-point template for 112x112 chips (the constant in the wheel's face_aligner.onnx and in
 # insightface.utils.face_align.arcface_dst), in MTCNN's point order.
@@ -85,6 +89,22 @@ ARCFACE_CHIP_SIZE = 112
 
 #: Chip geometry -> its version (the embedding cache keys on it; change it when the chip changes).
 CHIP_VERSIONS = {"dlib150": ALIGNMENT_VERSION, "arcface112": "arcface112-a1"}
+# The chips whose geometry, on a detector's own landmarks, also depends on a fitted template (ArcFace's
+# 112x112 chip uses insightface's fixed template, whatever the detector).
+_DETECTOR_LANDMARK_TEMPLATES = {"dlib150": MTCNN_TEMPLATE_VERSION}
+
+
+def alignment_version(chip: str, *, detector_landmarks: bool) -> str:
+    """The version of ``chip``'s geometry: ``CHIP_VERSIONS[chip]``, plus the template's when the chip is
+    cut on a detector's own five landmarks through a fitted template (dlib's chip on MTCNN/SCRFD points).
+
+    >>> alignment_version("dlib150", detector_landmarks=False)
+    'chip150-p0.25-a1'
+    >>> alignment_version("dlib150", detector_landmarks=True)
+    'chip150-p0.25-a1+mtcnn5-t2'
+    """
+    template = _DETECTOR_LANDMARK_TEMPLATES.get(chip) if detector_landmarks else None
+    return f"{CHIP_VERSIONS[chip]}+{template}" if template else CHIP_VERSIONS[chip]
 
 AlignMethod = Literal["dlib5", "mtcnn5", "arcface5", "dlib68-arcface5"]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facecore.alignment import CHIP_VERSIONS, align_face
+from facecore.alignment import align_face, alignment_version
 from facecore.cache import CachedFaces, EmbeddingCache
 from facecore.config import PipelineConfig
 from facecore.detection import Detector, get_detector
@@ -102,9 +102,9 @@ class FacePipeline:
 
     def cache_key(self, content_hash: str, mode: str) -> str:
         landmarks = "det-landmarks" if self.use_detector_landmarks else "dlib-landmarks"
-        return "|".join(
-            (content_hash, self._detector_key, CHIP_VERSIONS[self.embedder.chip], landmarks, self.embedder.version, mode)
-        )
+        own_points = self.use_detector_landmarks and type(self.detector).gives_landmarks
+        chip = alignment_version(self.embedder.chip, detector_landmarks=own_points)
+        return "|".join((content_hash, self._detector_key, chip, landmarks, self.embedder.version, mode))
 
     def embed_primary_faces(
         self,

@@ -14,7 +14,7 @@ import json
 import numpy as np
 import pytest
 
-from facecore.alignment import CHIP_VERSIONS
+from facecore.alignment import CHIP_VERSIONS, MTCNN_TEMPLATE_VERSION
 from facecore.config import PipelineConfig
 from facecore.embedding import EMBEDDERS
 from facecore.evaluation.datasets import read_lfw_pairs
@@ -26,6 +26,7 @@ from facecore.verification.thresholds import (
     FALLBACK_THRESHOLDS,
     best_calibration,
     calibrated,
+    current_alignment_version,
     default_threshold,
     find_calibration,
     load_calibrations,
@@ -82,7 +83,12 @@ def test_stored_entry_is_rederived_from_its_stored_distances(entry, stored_dista
 def test_stored_entry_records_its_chip_alignment_and_command(entry):
     chip = EMBEDDERS.get("arcface-keras" if entry.embedder.startswith("arcface") else "dlib-keras").chip
     assert entry.chip == chip
-    assert entry.alignment_version == CHIP_VERSIONS[chip]
+    # The chip's geometry version, plus the landmark template's for dlib chips cut on a detector's points.
+    assert entry.alignment_version == current_alignment_version(chip, entry.detector)
+    if entry.detector == "mtcnn" and chip == "dlib150":
+        assert entry.alignment_version == f"{CHIP_VERSIONS[chip]}+{MTCNN_TEMPLATE_VERSION}"
+    else:
+        assert entry.alignment_version == CHIP_VERSIONS[chip]
     assert entry.command.startswith(("python bench/lfw_benchmark.py ", "python bench/model_selection.py "))
     assert "--write-calibration" in entry.command
     assert entry.flip_tta == entry.embedder.endswith("+flip")
@@ -179,3 +185,19 @@ def test_stored_hog_distances_are_reproduced_from_lfw_images(full_lfw_home, stor
         stored = stored_distances[f"dlib_resnet_v1-keras|hog|{metric}"][index].astype(np.float64)
         np.testing.assert_allclose(fresh, stored, rtol=0, atol=PIPELINE_DISTANCE_TOLERANCE)
     assert np.array_equal(stored_distances["same"][index], [p.same for p in embedded.pairs])
+
+
+def test_mtcnn_entry_fitted_with_another_landmark_template_is_refused(tmp_path):
+    """A dlib chip cut on MTCNN's points depends on MTCNN_5_TEMPLATE: an entry measured with an older
+    template (t1 was fitted partly on pairs.txt's people) is stale, while HOG's entries are untouched."""
+    rows = json.loads(CALIBRATION_FILE.read_text())
+    config = PipelineConfig(detector="mtcnn", flip_tta=True)
+    for row in rows:
+        if (row["embedder"], row["detector"]) == (config.model_version, "mtcnn"):
+            row["alignment_version"] = f"{CHIP_VERSIONS['dlib150']}+mtcnn5-t1"
+    path = tmp_path / "calibration.json"
+    path.write_text(json.dumps(rows, indent=1))
+    assert calibrated(config, "cosine") is not None
+    assert calibrated(config, "cosine", path) is None
+    assert calibrated(PipelineConfig(detector="hog", flip_tta=True), "cosine", path) is not None
+    assert "mtcnn5-t1" in default_threshold(config, "cosine", path).source

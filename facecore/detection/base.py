@@ -58,6 +58,8 @@ class Detector(ABC):
     order: ClassVar[int] = 100
     #: One line on the weights' terms, shown wherever the detector can be chosen ("" when unrestricted).
     licence: ClassVar[str] = ""
+    #: Whether its faces carry five landmarks (eye centres, nose tip, mouth corners) to align on.
+    gives_landmarks: ClassVar[bool] = False
 
     def __init__(
         self,

@@ -24,6 +24,7 @@ class MtcnnDetector(Detector):
 
     summary = "MTCNN (TensorFlow): slower, finds smaller and turned faces, gives 5 landmarks"
     order = 30
+    gives_landmarks = True
 
     # Columns of the package's numpy output: image id, x1, y1, x2, y2, confidence, then the
     # five landmark x's and the five landmark y's (left eye, right eye, nose, mouth l, mouth r).

@@ -112,6 +112,7 @@ class ScrfdDetector(Detector):
 
     summary = "SCRFD-500M (insightface, 2021): fast, finds small and turned faces, gives 5 keypoints"
     order = 40
+    gives_landmarks = True
     licence = LICENCE
 
     def __init__(

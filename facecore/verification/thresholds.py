@@ -97,11 +97,16 @@ def load_calibrations(path: Path = CALIBRATION_FILE) -> tuple[Calibration, ...]:
     return tuple(Calibration(**entry) for entry in json.loads(path.read_text()))
 
 
-def current_alignment_version(chip: str) -> str:
-    """The alignment version the embedding cache and the pipeline use today for ``chip``."""
-    from facecore.alignment import CHIP_VERSIONS
+def current_alignment_version(chip: str, detector: str | None = None) -> str:
+    """The alignment version the embedding cache and the pipeline use today for ``chip`` cut on the faces
+    of ``detector`` (on its own landmarks when it gives them, as the pipeline does by default)."""
+    from facecore.alignment import CHIP_VERSIONS, alignment_version
+    from facecore.detection import DETECTORS
 
-    return CHIP_VERSIONS.get(chip, "")
+    if chip not in CHIP_VERSIONS:
+        return ""
+    own_points = detector in DETECTORS and DETECTORS.get(detector).gives_landmarks
+    return alignment_version(chip, detector_landmarks=own_points)
 
 
 def stale_reason(entry: Calibration, chip: str | None = None) -> str | None:
@@ -110,7 +115,7 @@ def stale_reason(entry: Calibration, chip: str | None = None) -> str | None:
     ``chip`` is the geometry the embedder reads today (the entry's own record when not given).
     """
     chip = chip or entry.chip
-    current = current_alignment_version(chip)
+    current = current_alignment_version(chip, entry.detector)
     if chip and entry.chip == chip and entry.alignment_version and entry.alignment_version == current:
         return None
     measured = entry.alignment_version or "an unrecorded alignment version"
