@@ -69,11 +69,12 @@ def distance_matrix_page(people: int, repeats: int | None) -> None:
 
 
 def threshold_slider(repeats: int | None) -> None:
+    from facecore.config import PipelineConfig
     from facecore.evaluation.analysis import confusion_table
     from facecore.verification.metrics import equal_error_rate, rates_at_threshold, threshold_sweep
     from facecore.verification.thresholds import lfw_distances
 
-    d, same = lfw_distances("hog", "euclidean", False)
+    d, same = lfw_distances(PipelineConfig(detector="hog"), "euclidean")
     sweep = threshold_sweep(d, same)
     eer, eer_threshold = equal_error_rate(d, same)
     thresholds = np.linspace(0.4, 0.8, 20)

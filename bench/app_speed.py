@@ -96,11 +96,11 @@ def verify_once(page, url: str, a: Path, b: Path) -> tuple[float, str]:
 
 
 def engine_verify_ms(pairs: list[tuple[Path, Path]]) -> list[float]:
-    from facecore.detection import INTERACTIVE_MAX_SIDE
+    from facecore.config import PipelineConfig
     from facecore.pipeline import FacePipeline
     from facecore.verification.metrics import paired_distances
 
-    pipeline = FacePipeline("hog", detector_options={"max_side": INTERACTIVE_MAX_SIDE})
+    pipeline = FacePipeline(PipelineConfig.interactive(detector="hog"))  # the dashboard's 800 px detection
     pipeline.process_bytes(pairs[0][0].read_bytes())  # load the models
     timings = []
     for a, b in pairs:

@@ -1,7 +1,7 @@
 """LFW View 1 (pairsDevTest.txt, 1,000 pairs) with SCRFD + ArcFace: input scaling and flip TTA.
 
     python bench/arcface_view1.py --data-home "$FACECORE_LFW_HOME" [--cache FILE.npz]
-    python bench/arcface_view1.py --pairs samples/lfw/lfw_home/pairs_demo.txt --limit 40   # a quick run
+    python bench/arcface_view1.py --pairs samples/lfw/lfw_home/pairs_demo.txt --limit 20   # a quick run
 
 A quick check, not the LFW benchmark: View 1's development test split (500 matched, 500
 mismatched pairs; not pairs.txt). Each image: SCRFD, the face nearest the image centre, a 112x112
