@@ -110,12 +110,13 @@ def threshold_slider(repeats: int | None) -> None:
 
 def projections(data_home: Path, people: int, repeats: int | None, with_umap: bool) -> None:
     from facecore.cache import EmbeddingCache
+    from facecore.config import PipelineConfig
     from facecore.evaluation.projection import project, umap_available
     from facecore.evaluation.samples import lfw_sample
     from facecore.pipeline import FacePipeline
 
     start = time.perf_counter()
-    sample = lfw_sample(data_home, FacePipeline("hog"), n_people=people, per_person=4, cache=EmbeddingCache())
+    sample = lfw_sample(data_home, FacePipeline(PipelineConfig(detector="hog")), n_people=people, per_person=4, cache=EmbeddingCache())
     print(f"embedded {len(sample)} LFW faces in {time.perf_counter() - start:.1f} s (cache: {os.environ['FACECORE_CACHE_DIR']})")
     for method, default_repeats in (("PCA", 5), ("t-SNE", 2)):
         median, runs = timed(lambda m=method: project(sample.embeddings, m, 2), repeats=repeats or default_repeats)

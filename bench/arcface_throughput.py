@@ -7,8 +7,9 @@ Embedders: faces/s at batch 32 on the same real LFW faces (SCRFD landmarks; 112x
 chips, and 150x150 chips of the same faces for dlib-keras), each timed for ``--seconds`` after a
 warm-up, taking turns for ``--rounds`` rounds (median and range reported: the machine is shared).
 JAX runs in a subprocess with ``KERAS_BACKEND=jax`` (``--jax-python``: an interpreter with jax). Detectors: median ms of ``detect`` (median over rounds of the median of ``--repeats`` calls) on a 250x250 LFW photo and on
-``faces_group/obama_and_biden.jpg`` (of ``--photos``, default ``samples/``) scaled to 1024x1024 (as bench/stage_timings.py does), for
-SCRFD (640 square canvas, and ``square=False``), HOG and MTCNN with their defaults.
+``faces_group/obama_and_biden.jpg`` (of ``--photos``, default ``samples/``) scaled to 1024x1024
+(as bench/stage_timings.py does), for SCRFD (640 square canvas, and ``square=False``), HOG and MTCNN
+with their defaults.
 Every figure is printed with the CPU's AVX flags and the 1-minute load average when measured.
 LFW is ``--data-home``, else ``$FACECORE_LFW_HOME``, else the bundled mini LFW (whose first photo
 stands in for ``Aaron_Peirsol_0001.jpg``).
