@@ -30,6 +30,7 @@ REQUIRE_DATA = os.environ.get("FACECORE_REQUIRE_DATA") == "1"
 FULL_LFW_FIXTURE = "full_lfw_home"
 LFW_INDEPENDENT = frozenset({
     "test_architecture.py",
+    "test_bench_scripts.py",
     "test_e2e_browser.py",
     "test_gallery.py",
     "test_gallery_stress.py",
