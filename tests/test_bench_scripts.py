@@ -15,6 +15,10 @@ photos, which the pack does not have (8 at most): that case needs the full LFW (
 
 The module pins its data, so it does not depend on which LFW is found (``LFW_INDEPENDENT``), apart from
 the classroom case, which runs only where the full LFW is.
+
+Most of a quick run is starting Python and loading models, so the selected quick runs start together
+when the first one is needed, ``PARALLEL`` at a time (each in its own folders, on its own ports); each
+test then waits for its own script and checks it.
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +41,7 @@ from facecore.verification.metrics import METRICS
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "bench"
+PARALLEL = 2  # quick runs at a time: CI's runners and the development machine have 2 cores
 FACES_SMALL_PEOPLE = sum(1 for p in (SAMPLES_DIR / "faces_small").iterdir() if p.is_dir())
 
 
@@ -271,9 +277,29 @@ QUICK_RUNS: dict[str, Callable[[Path, Path], None]] = {
 FULL_LFW_RUNS = {"classroom_training.py"}
 
 
+@pytest.fixture(scope="module")
+def quick_runs(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, pack_view_home: Path
+) -> Iterator[dict[str, Future]]:
+    """The quick runs this session selected (``-k`` included), started ``PARALLEL`` at a time."""
+    selected = [
+        item.callspec.params["script"]
+        for item in request.session.items
+        if getattr(item, "originalname", None) == "test_quick_run" and item.path == request.path
+    ]
+    with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
+        futures = {
+            script: pool.submit(QUICK_RUNS[script], tmp_path_factory.mktemp(script.removesuffix(".py")), pack_view_home)
+            for script in selected
+        }
+        yield futures
+        for future in futures.values():
+            future.cancel()  # after a failure with -x: start no more
+
+
 @pytest.mark.parametrize("script", sorted(QUICK_RUNS))
-def test_quick_run(script: str, tmp_path: Path, pack_view_home: Path) -> None:
-    QUICK_RUNS[script](tmp_path, pack_view_home)
+def test_quick_run(script: str, quick_runs: dict[str, Future]) -> None:
+    quick_runs[script].result()  # the script's checks run in the pool; a failed one raises here
 
 
 def test_classroom_training_quick_run(full_lfw_home: Path, tmp_path: Path) -> None:
