@@ -2,9 +2,11 @@
 
 Starts ``uvicorn api.main:app`` in its own process over a temporary gallery, enrols one photo of each
 faces_small person through the API, then this process sends requests from a few client threads for a
-fixed time per endpoint and reports requests/s and latency percentiles.
+fixed time per endpoint and reports requests/s and latency percentiles. The photos are ``--photos``
+(``faces_small/``, ``faces_group/``), by default the demo pack in ``samples/``.
 
     python bench/api_throughput.py --seconds 20 --concurrency 4
+    python bench/api_throughput.py --seconds 0.5 --concurrency 1        # a quick run
 """
 
 from __future__ import annotations
@@ -21,13 +23,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import _data
 import _repo_path  # noqa: F401
 import httpx
 import numpy as np
 import pandas as pd
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("FACECORE_SHARED_DATA") or REPO_ROOT.parent / "shared" / "data")
 
 
 @dataclass
@@ -78,9 +80,9 @@ def wait_for_health(base: str, server: subprocess.Popen, patience_s: float = 300
     raise SystemExit("the server never answered /health")
 
 
-def enrol_everyone(client: httpx.Client) -> int:
+def enrol_everyone(client: httpx.Client, photos: Path) -> int:
     enrolled = 0
-    for folder in sorted(p for p in (SHARED / "faces_small").iterdir() if p.is_dir()):
+    for folder in sorted(p for p in (photos / "faces_small").iterdir() if p.is_dir()):
         person = client.post("/people", json={"name": folder.name}).json()
         photo = sorted(folder.glob("*.jpg"))[0]
         response = client.post(
@@ -128,12 +130,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0, help="load time per endpoint")
     parser.add_argument("--concurrency", type=int, default=4, help="client threads")
+    parser.add_argument("--photos", type=Path, default=None, help=_data.PHOTOS_HELP)
     args = parser.parse_args()
     load_before = os.getloadavg()[0]
+    photos = _data.photos_dir(args.photos)
 
-    obama = sorted((SHARED / "faces_small" / "obama").glob("*.jpg"))
+    obama = sorted((photos / "faces_small" / "obama").glob("*.jpg"))
     pair = {"image_a": ("a.jpg", obama[0].read_bytes()), "image_b": ("b.jpg", obama[1].read_bytes())}
-    group = {"image": ("group.jpg", (SHARED / "faces_group" / "kit_with_rose.jpg").read_bytes())}
+    group = {"image": ("group.jpg", (photos / "faces_group" / "kit_with_rose.jpg").read_bytes())}
     endpoints = {
         "POST /verify (two 0.7-1 MP portraits)": lambda c: c.post("/verify", files=pair),
         "POST /identify (501x700 photo, 2 faces, k=5)": lambda c: c.post("/identify", files=group),
@@ -146,7 +150,7 @@ def main() -> None:
         try:
             startup = wait_for_health(base, server)
             with httpx.Client(base_url=base, timeout=120) as client:
-                enrolled = enrol_everyone(client)
+                enrolled = enrol_everyone(client, photos)
                 for send in endpoints.values():  # warm up: first calls build TF graphs and the index
                     send(client).raise_for_status()
             rows = []

@@ -1,6 +1,7 @@
 """Dashboard speed in a real browser: cold start to a usable first page, and a warm Verify answer.
 
-    python bench/app_speed.py --data-home ../shared/data [--pairs 8]
+    python bench/app_speed.py [--photos samples] [--pairs 8]
+    python bench/app_speed.py --pairs 1                            # a quick run
 
 Starts ``streamlit run app.py`` on a free port (empty temporary gallery) and drives it with headless
 Chromium (Debian's ``chromium``, through Playwright), as a person would:
@@ -22,6 +23,7 @@ Chromium (Debian's ``chromium``, through Playwright), as a person would:
   the work a Verify answer needs; the browser figure adds two uploads, two page runs (each chosen
   photo reruns the page), drawing and Chromium itself, which shares the same 2 cores here.
 
+The photos are ``--photos`` (holding ``faces_small/``), by default the demo pack in ``samples/``.
 Identify against 10,000 faces is measured by ``bench/identify_speed.py``.
 """
 
@@ -40,6 +42,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import _data
 import _repo_path  # noqa: F401  (puts the repo root on sys.path)
 
 from facecore.evaluation.datasets import image_folder
@@ -93,11 +96,11 @@ def verify_once(page, url: str, a: Path, b: Path) -> tuple[float, str]:
 
 
 def engine_verify_ms(pairs: list[tuple[Path, Path]]) -> list[float]:
-    from facecore.detection import INTERACTIVE_MAX_SIDE
+    from facecore.config import PipelineConfig
     from facecore.pipeline import FacePipeline
     from facecore.verification.metrics import paired_distances
 
-    pipeline = FacePipeline("hog", detector_options={"max_side": INTERACTIVE_MAX_SIDE})
+    pipeline = FacePipeline(PipelineConfig.interactive(detector="hog"))  # the dashboard's 800 px detection
     pipeline.process_bytes(pairs[0][0].read_bytes())  # load the models
     timings = []
     for a, b in pairs:
@@ -132,10 +135,10 @@ def verify_second_photo(page, url: str, a: Path, b: Path) -> float:
     return time.perf_counter() - started
 
 
-def measure(data_home: Path, n_pairs: int, work: Path) -> dict[str, object]:
+def measure(photos_dir: Path, n_pairs: int, work: Path) -> dict[str, object]:
     from playwright.sync_api import sync_playwright
 
-    people = image_folder(data_home / "faces_small")
+    people = image_folder(photos_dir / "faces_small")
     photos = [p for paths in people.values() for p in paths]
     pairs = list(zip(photos[0::2], photos[1::2], strict=False))[: n_pairs + 1]  # disjoint pairs
 
@@ -182,11 +185,11 @@ def measure(data_home: Path, n_pairs: int, work: Path) -> dict[str, object]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-home", type=Path, default=REPO_ROOT.parent / "shared" / "data")
+    parser.add_argument("--photos", type=Path, default=None, help=_data.PHOTOS_HELP)
     parser.add_argument("--pairs", type=int, default=8)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        result = measure(args.data_home, args.pairs, Path(tmp))
+        result = measure(_data.photos_dir(args.photos), args.pairs, Path(tmp))
     result["cpu_count"] = os.cpu_count()
     print(
         f"cold start: health {result['cold_health_s']} s, first page {result['cold_first_page_s']} s, "

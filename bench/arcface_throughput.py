@@ -1,14 +1,18 @@
 """ArcFace throughput (Keras port on TensorFlow and JAX, onnxruntime) vs dlib-keras; SCRFD timings.
 
-    python bench/arcface_throughput.py --data ../shared/data [--jax-python PY]
+    python bench/arcface_throughput.py --data-home "$FACECORE_LFW_HOME" [--photos samples] [--jax-python PY]
+    python bench/arcface_throughput.py --faces 4 --batch-size 2 --seconds 0.2 --rounds 1 --repeats 1   # quick
 
 Embedders: faces/s at batch 32 on the same real LFW faces (SCRFD landmarks; 112x112 ArcFace
 chips, and 150x150 chips of the same faces for dlib-keras), each timed for ``--seconds`` after a
 warm-up, taking turns for ``--rounds`` rounds (median and range reported: the machine is shared).
 JAX runs in a subprocess with ``KERAS_BACKEND=jax`` (``--jax-python``: an interpreter with jax). Detectors: median ms of ``detect`` (median over rounds of the median of ``--repeats`` calls) on a 250x250 LFW photo and on
-``faces_group/obama_and_biden.jpg`` scaled to 1024x1024 (as bench/stage_timings.py does), for
-SCRFD (640 square canvas, and ``square=False``), HOG and MTCNN with their defaults.
+``faces_group/obama_and_biden.jpg`` (of ``--photos``, default ``samples/``) scaled to 1024x1024
+(as bench/stage_timings.py does), for SCRFD (640 square canvas, and ``square=False``), HOG and MTCNN
+with their defaults.
 Every figure is printed with the CPU's AVX flags and the 1-minute load average when measured.
+LFW is ``--data-home``, else ``$FACECORE_LFW_HOME``, else the bundled mini LFW (whose first photo
+stands in for ``Aaron_Peirsol_0001.jpg``).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import _data
 import _repo_path  # noqa: F401  (puts the repo root on sys.path)
 import numpy as np
 
@@ -60,13 +65,13 @@ def median_ms(call: Callable[[], object], repeats: int) -> dict:
     return {"ms": round(statistics.median(times), 1), "load1": round(os.getloadavg()[0], 2), "cpu": cpu_flags()}
 
 
-def lfw_faces(data: Path, count: int):
+def lfw_faces(data_home: Path, count: int):
     """(photo, SCRFD face) for the first photo of every 20th LFW person with a face found."""
     from facecore.detection.scrfd import ScrfdDetector
     from facecore.images import load_image
 
     detector = ScrfdDetector()
-    root = data / "sklearn" / "lfw_home" / "lfw_funneled"
+    root = data_home / "lfw_home" / "lfw_funneled"
     found = []
     for person in sorted(p for p in root.iterdir() if p.is_dir())[::20]:
         photo = load_image(sorted(person.glob("*.jpg"))[0])
@@ -115,7 +120,8 @@ def parity(a: np.ndarray, b: np.ndarray) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=Path(os.environ.get("FACECORE_SHARED_DATA", "../shared/data")))
+    parser.add_argument("--data-home", type=Path, default=None, help=_data.LFW_HOME_HELP)
+    parser.add_argument("--photos", type=Path, default=None, help=_data.PHOTOS_HELP)
     parser.add_argument("--faces", type=int, default=128)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=4.0, help="timed seconds per embedder and round")
@@ -124,6 +130,7 @@ def main() -> None:
     parser.add_argument("--jax-python", default=None, help="python with jax installed (skip JAX if absent)")
     parser.add_argument("--skip", nargs="*", default=[], choices=["embedders", "detectors"])
     args = parser.parse_args()
+    data_home, photos_dir = _data.lfw_home(args.data_home), _data.photos_dir(args.photos)
     rows: dict[str, object] = {"cpu_count": os.cpu_count(), "cpu_flags": cpu_flags()}
 
     if "embedders" not in args.skip:
@@ -131,7 +138,7 @@ def main() -> None:
         from facecore.embedding import get_embedder
         from facecore.embedding.arcface import ArcFaceKerasEmbedder, ArcFaceOnnxEmbedder
 
-        faces = lfw_faces(args.data, args.faces)
+        faces = lfw_faces(data_home, args.faces)
         chips = np.stack([align_face(photo, face, chip="arcface112").chip for photo, face in faces])
         dlib_chips = np.stack([align_face(photo, face).chip for photo, face in faces])
         batch = args.batch_size
@@ -166,8 +173,8 @@ def main() -> None:
         from facecore.detection import get_detector
         from facecore.images import load_image
 
-        lfw = load_image(args.data / "sklearn/lfw_home/lfw_funneled/Aaron_Peirsol/Aaron_Peirsol_0001.jpg")
-        group = Image.open(args.data / "faces_group/obama_and_biden.jpg").convert("RGB")
+        lfw = load_image(_data.reference_lfw_photo(data_home))
+        group = Image.open(photos_dir / "faces_group/obama_and_biden.jpg").convert("RGB")
         photos = {"250x250": lfw, "1024x1024": np.asarray(group.resize((1024, 1024), Image.Resampling.LANCZOS))}
         variants = [("scrfd", {}), ("scrfd", {"square": False}), ("hog", {}), ("mtcnn", {})]
         detectors = {

@@ -1,6 +1,7 @@
 """LFW View 1 (pairsDevTest.txt, 1,000 pairs) with SCRFD + ArcFace: input scaling and flip TTA.
 
-    FACECORE_LFW_HOME=../shared/data/sklearn python bench/arcface_view1.py [--cache FILE.npz]
+    python bench/arcface_view1.py --data-home "$FACECORE_LFW_HOME" [--cache FILE.npz]
+    python bench/arcface_view1.py --pairs samples/lfw/lfw_home/pairs_demo.txt --limit 20   # a quick run
 
 A quick check, not the LFW benchmark: View 1's development test split (500 matched, 500
 mismatched pairs; not pairs.txt). Each image: SCRFD, the face nearest the image centre, a 112x112
@@ -8,7 +9,12 @@ ArcFace chip, embedded with the onnxruntime embedder (the Keras port gives the s
 two input scalings, ``arcface`` ((x - 127.5) / 127.5, what the model was trained with) and
 ``unit`` (x / 255), with and without flip TTA. Distance: cosine. Reported: accuracy at the best
 single threshold on all 1,000 pairs, and 10-fold accuracy (each fold's threshold chosen on the
-other nine; folds interleave matched and mismatched pairs). Embeddings are cached in ``--cache``.
+other nine; folds interleave matched and mismatched pairs). Embeddings are cached in ``--cache``
+(with the image names, so a cache of other images is not reused).
+
+LFW is ``--data-home``, else ``$FACECORE_LFW_HOME``, else the bundled mini LFW; ``--pairs`` reads
+another pairs file in the official format (e.g. the pack's ``pairs_demo.txt``), and ``--limit N``
+keeps its first N/2 matched and first N/2 mismatched pairs.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import _data
 import _repo_path  # noqa: F401  (puts the repo root on sys.path)
 import numpy as np
 
@@ -38,6 +45,14 @@ def read_pairs(path: Path) -> list[Pair]:
             name_a, a, name_b, b = parts
             pairs.append((f"{name_a}/{name_a}_{int(a):04d}.jpg", f"{name_b}/{name_b}_{int(b):04d}.jpg", False))
     return pairs
+
+
+def balanced(pairs: list[Pair], limit: int | None) -> list[Pair]:
+    """The first ``limit // 2`` matched and first ``limit - limit // 2`` mismatched pairs (all when None)."""
+    if limit is None:
+        return pairs
+    matched = [p for p in pairs if p[2]][: limit // 2]
+    return matched + [p for p in pairs if not p[2]][: limit - len(matched)]
 
 
 def central_chip(detector, image: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -73,29 +88,31 @@ def accuracies(distance: np.ndarray, same: np.ndarray, folds: int = 10) -> tuple
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--lfw-home", type=Path, default=Path(os.environ.get("FACECORE_LFW_HOME", "")))
+    parser.add_argument("--data-home", "--lfw-home", dest="data_home", type=Path, default=None, help=_data.LFW_HOME_HELP)
+    parser.add_argument("--pairs", type=Path, default=None, help="pairs file (default: lfw_home/pairsDevTest.txt)")
+    parser.add_argument("--limit", type=int, default=None, help="keep N pairs, half matched, half mismatched")
     parser.add_argument(
         "--cache", type=Path, default=Path(tempfile.gettempdir()) / "arcface_view1_embeddings.npz",
         help="embeddings are kept here, so a second run only scores",
     )
     args = parser.parse_args()
-    root = args.lfw_home / "lfw_home"
-    if not (root / "pairsDevTest.txt").is_file():
-        raise SystemExit(f"pairsDevTest.txt not found under {root}; set FACECORE_LFW_HOME or --lfw-home")
+    root = _data.lfw_home(args.data_home) / "lfw_home"
+    pairs_file = args.pairs or root / "pairsDevTest.txt"
+    if not pairs_file.is_file():
+        raise SystemExit(f"{pairs_file} not found; set FACECORE_LFW_HOME or --data-home to the full LFW, or give --pairs")
 
-    pairs = read_pairs(root / "pairsDevTest.txt")
+    pairs = balanced(read_pairs(pairs_file), args.limit)
     images = sorted({p for a, b, _ in pairs for p in (a, b)})
     index = {name: i for i, name in enumerate(images)}
     print(f"{len(pairs)} pairs, {len(images)} images, load {os.getloadavg()[0]:.2f}", flush=True)
 
-    if args.cache.is_file():
-        cached = np.load(args.cache)
-        vectors = {key: cached[key] for key in cached.files}
+    cached = np.load(args.cache) if args.cache.is_file() else None
+    if cached is not None and "images" in cached.files and cached["images"].tolist() == images:
+        vectors = {key: cached[key] for key in cached.files if key != "images"}
         print(f"embeddings read from {args.cache}")
     else:
-        from facecore.arcface import ArcFaceOnnxEmbedder
-
         from facecore.detection.scrfd import ScrfdDetector
+        from facecore.embedding.arcface import ArcFaceOnnxEmbedder
         from facecore.images import load_image
 
         started = time.perf_counter()
@@ -114,7 +131,7 @@ def main() -> None:
             print(f"embed {scaling} ({2 * len(chips)} chips): {time.perf_counter() - started:.1f} s, "
                   f"load {os.getloadavg()[0]:.2f}", flush=True)
         args.cache.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(args.cache, **vectors)
+        np.savez(args.cache, images=np.array(images), **vectors)
 
     a = np.array([index[p[0]] for p in pairs])
     b = np.array([index[p[1]] for p in pairs])

@@ -1,9 +1,11 @@
 """Same vectors on every Keras backend: save reference embeddings here, check them elsewhere.
 
-    python bench/backend_parity.py --save ref.npz --data-home ../shared/data/sklearn   # TensorFlow, CPU
-    KERAS_BACKEND=jax python bench/backend_parity.py --check ref.npz --weights PATH    # e.g. on a GPU box
+    python bench/backend_parity.py --save ref.npz --data-home "$FACECORE_LFW_HOME"   # TensorFlow, CPU
+    KERAS_BACKEND=jax python bench/backend_parity.py --check ref.npz --weights PATH  # e.g. on a GPU box
+    python bench/backend_parity.py --save ref.npz --count 2                        # a quick run
 
-The reference file holds real LFW chips (made by facecore's pipeline) and their embeddings.
+The reference file holds real LFW chips (made by facecore's pipeline) and their embeddings; LFW is
+``--data-home``, else ``$FACECORE_LFW_HOME``, else the bundled mini LFW.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import argparse
 import json
 from pathlib import Path
 
+import _data
 import _repo_path  # noqa: F401  (puts the repo root on sys.path)
 import numpy as np
 
@@ -39,7 +42,7 @@ def main() -> None:
     action = parser.add_mutually_exclusive_group(required=True)
     action.add_argument("--save", type=Path)
     action.add_argument("--check", type=Path)
-    parser.add_argument("--data-home", type=Path, default=Path("../shared/data/sklearn"))
+    parser.add_argument("--data-home", type=Path, default=None, help=_data.LFW_HOME_HELP)
     parser.add_argument("--count", type=int, default=32)
     parser.add_argument("--weights", default=None)
     args = parser.parse_args()
@@ -50,7 +53,7 @@ def main() -> None:
 
     model = load_keras_model(args.weights)
     if args.save:
-        chips = lfw_chips(args.data_home, args.count)
+        chips = lfw_chips(_data.lfw_home(args.data_home), args.count)
         vectors = np.asarray(model.predict_on_batch(chips.astype(np.float32)))
         np.savez_compressed(args.save, chips=chips, vectors=vectors, backend=keras.backend.backend())
         print(f"saved {len(chips)} chips and their {keras.backend.backend()} embeddings to {args.save}")

@@ -11,7 +11,7 @@ It also derives the **centre box** (``facecore.pipeline.CENTER_BOX_FRACTIONS``),
 evaluation uses when a detector finds nothing: the median of HOG's box, as fractions of the image, over
 the images where HOG finds exactly one face.
 
-    python bench/derive_mtcnn_template.py --data-home ../shared/data/sklearn --limit 1000
+    python bench/derive_mtcnn_template.py --data-home "$FACECORE_LFW_HOME" --limit 1000
 
 One image per person (the first in sorted order), people spread evenly over LFW's sorted list, drawn
 only from people who appear in none of ``pairs.txt`` (View 2, where numbers are reported) and

@@ -1,6 +1,7 @@
 """Embedding throughput: the Keras port of dlib's ResNet vs dlib itself, same chips, same run.
 
     python bench/embedding_throughput.py                       # CPU: Keras (TensorFlow) and dlib
+    python bench/embedding_throughput.py --chips 8 --batch-size 4 --seconds 0.2   # a quick run
     KERAS_BACKEND=jax python bench/embedding_throughput.py --skip-dlib --weights PATH   # a GPU box
 
 Throughput does not depend on what the chips show, so fixed random chips are used; the
@@ -60,7 +61,7 @@ def main() -> None:
     print(f"Keras port ({report['backend']}, {'GPU ' + str(report['gpus']) if report['gpus'] else 'CPU'}): "
           f"{keras_fps:.1f} faces/s at batch {args.batch_size}")
     if not args.skip_dlib:
-        from facecore.embedding import DlibReferenceEmbedder
+        from facecore.embedding.dlib_reference import DlibReferenceEmbedder
 
         reference = DlibReferenceEmbedder()
         dlib_fps = faces_per_second(reference.embed, chips[: args.batch_size], args.batch_size, args.seconds)

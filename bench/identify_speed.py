@@ -1,6 +1,9 @@
 """1:K identification speed on a gallery of 10,000 faces: FAISS search + database lookup, and photo -> name.
 
-    python bench/identify_speed.py --data-home ../shared/data/sklearn [--faces 10000] [--real 300]
+    python bench/identify_speed.py --data-home "$FACECORE_LFW_HOME" [--faces 10000] [--real 300]
+    python bench/identify_speed.py --faces 40 --real 8 --probes 4            # a quick run
+
+LFW is ``--data-home``, else ``$FACECORE_LFW_HOME``, else the bundled mini LFW.
 
 How the gallery is built (in a temporary folder, deleted afterwards). Embedding a real face costs about
 50-70 ms on a CPU (HOG detection, alignment, the dlib ResNet), so 10,000 real LFW faces would take 10
@@ -39,6 +42,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import _data
 import _repo_path  # noqa: F401  (puts the repo root on sys.path)
 import faiss
 import numpy as np
@@ -162,7 +166,7 @@ def run(args: argparse.Namespace, root: str) -> dict[str, Any]:
     pipeline = FacePipeline(PipelineConfig(detector="hog"))
     model = pipeline.embedder.version
     real = min(args.real, args.faces)
-    people = pick_lfw(args.data_home, max(real, args.probes))
+    people = pick_lfw(_data.lfw_home(args.data_home), max(real, args.probes))
     gallery = Gallery(root)
     embed_s, sources = timed(lambda: enrol_real(gallery, pipeline, people[:real]))
     synthetic = args.faces - len(sources)
@@ -201,7 +205,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--data-home", type=Path, default=Path("../shared/data/sklearn"))
+    parser.add_argument("--data-home", type=Path, default=None, help=_data.LFW_HOME_HELP)
     parser.add_argument("--faces", type=int, default=10_000, help="gallery size")
     parser.add_argument("--real", type=int, default=300, help="how many of the faces are real LFW faces")
     parser.add_argument("--probes", type=int, default=50)

@@ -1,10 +1,13 @@
 """LFW 10-fold accuracy of each pipeline configuration, from the raw images, cold and warm.
 
-    python bench/lfw_benchmark.py --data-home ../shared/data/sklearn [--config hog ...] [--limit N]
+    python bench/lfw_benchmark.py --data-home "$FACECORE_LFW_HOME" [--config hog ...] [--limit N]
+    python bench/lfw_benchmark.py --config hog --limit 20        # a quick run (the bundled mini LFW's pairs)
 
 Each configuration is one ``evaluate_lfw`` run (the same code as ``python -m facecore
 evaluate-lfw``). The first run of a configuration embeds every image (cold); the second
 reads the on-disk cache (warm). Prints one line per configuration and a JSON list at the end.
+The pairs are pairs.txt (View 2) where the data home has it, else the bundled pack's demo pairs
+(``--subset`` picks others); ``--limit N`` keeps N of them, balanced over folds and same/different.
 
 ``--write-calibration`` then scores every detector x metric x flip-TTA from the cached
 embeddings and writes ``facecore/data/calibration.json`` (the app's default thresholds) and
@@ -19,12 +22,14 @@ import sys
 import tempfile
 from pathlib import Path
 
+import _data
 import _repo_path  # noqa: F401  (puts the repo root on sys.path)
 from tqdm import tqdm
 
 from facecore.cache import EmbeddingCache
 from facecore.config import PipelineConfig
 from facecore.embedding import EMBEDDERS
+from facecore.evaluation.datasets import LFW_SUBSETS
 from facecore.evaluation.lfw import embed_lfw_pairs, evaluate_lfw, score_lfw_pairs
 from facecore.verification.metrics import METRICS
 from facecore.verification.thresholds import (
@@ -49,7 +54,9 @@ CONFIGS = {
 }
 
 
-def run(name: str, options: tuple[PipelineConfig, str], data_home: Path, cache: EmbeddingCache, limit: int | None) -> dict:
+def run(
+    name: str, options: tuple[PipelineConfig, str], data_home: Path, cache: EmbeddingCache, limit: int | None, subset: str
+) -> dict:
     config, metric = options
     with tqdm(total=0, unit="img", desc=name, file=sys.stderr) as bar:
 
@@ -57,8 +64,10 @@ def run(name: str, options: tuple[PipelineConfig, str], data_home: Path, cache: 
             bar.total = total
             bar.update(done - bar.n)
 
-        cold = evaluate_lfw(data_home, config, metric=metric, cache=cache, limit=limit, progress=progress)
-    warm = evaluate_lfw(data_home, config, metric=metric, cache=cache, limit=limit)
+        cold = evaluate_lfw(
+            data_home, config, metric=metric, cache=cache, subset=subset, limit=limit, progress=progress
+        )
+    warm = evaluate_lfw(data_home, config, metric=metric, cache=cache, subset=subset, limit=limit)
     assert warm.summary()["accuracy"] == cold.summary()["accuracy"]
     return {"config": name, **cold.summary(), "warm_seconds": round(warm.seconds, 2)}
 
@@ -91,18 +100,23 @@ def write_calibration(data_home: Path, cache: EmbeddingCache) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-home", type=Path, default=Path("../shared/data/sklearn"))
+    parser.add_argument("--data-home", type=Path, default=None, help=_data.LFW_HOME_HELP)
+    parser.add_argument("--subset", choices=sorted(LFW_SUBSETS), default=None, help="default: 10_folds, else demo")
     parser.add_argument("--config", action="append", choices=sorted(CONFIGS), help="default: all")
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--cache-dir", type=Path, default=None, help="default: a fresh temporary folder (cold)")
     parser.add_argument("--write-calibration", action="store_true", help="also write the app's calibration files")
     args = parser.parse_args()
+    data_home = _data.lfw_home(args.data_home)
+    subset = args.subset or _data.benchmark_subset(data_home)
+    if args.write_calibration and subset != "10_folds":
+        parser.error("--write-calibration scores pairs.txt: give a --data-home with the full LFW")
 
     with tempfile.TemporaryDirectory() as scratch:
         cache = EmbeddingCache(args.cache_dir or scratch)
         rows = []
         for name in args.config or ([] if args.write_calibration and args.cache_dir else list(CONFIGS)):
-            row = run(name, CONFIGS[name], args.data_home, cache, args.limit)
+            row = run(name, CONFIGS[name], data_home, cache, args.limit, subset)
             rows.append(row)
             print(
                 f"{name:28s} acc {100 * row['accuracy']:.2f}% +- {100 * row['accuracy_std']:.2f}  "
@@ -113,7 +127,7 @@ def main() -> None:
         if rows:
             print(json.dumps(rows))
         if args.write_calibration:
-            write_calibration(args.data_home, cache)
+            write_calibration(data_home, cache)
 
 
 if __name__ == "__main__":

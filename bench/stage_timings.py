@@ -1,9 +1,11 @@
 """Per-stage timings of the pipeline (decode, detect per detector, align, embed), warm.
 
-    python bench/stage_timings.py --data-home ../shared/data
+    python bench/stage_timings.py --data-home "$FACECORE_LFW_HOME" [--photos samples]
+    python bench/stage_timings.py --repeats 1                     # a quick run
 
-Uses a real LFW photo (250x250) and a real group photo scaled to 1024x1024, and prints the
-median of several runs per stage in milliseconds.
+Uses a real LFW photo (250x250: ``Aaron_Peirsol_0001.jpg``, or the first photo of a smaller LFW
+such as the bundled one) and a real group photo (``faces_group/obama_and_biden.jpg``) scaled to
+1024x1024, and prints the median of ``--repeats`` runs per stage in milliseconds.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import statistics
 import time
 from pathlib import Path
 
+import _data
 import _repo_path  # noqa: F401  (puts the repo root on sys.path)
 import numpy as np
 from PIL import Image
@@ -46,12 +49,13 @@ def jpeg_bytes(path: Path, size: int | None) -> bytes:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-home", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--data-home", type=Path, default=None, help=_data.LFW_HOME_HELP)
+    parser.add_argument("--photos", type=Path, default=None, help=_data.PHOTOS_HELP)
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
 
-    lfw_photo = args.data_home / "sklearn/lfw_home/lfw_funneled/Aaron_Peirsol/Aaron_Peirsol_0001.jpg"
-    group_photo = args.data_home / "faces_group/obama_and_biden.jpg"
+    lfw_photo = _data.reference_lfw_photo(_data.lfw_home(args.data_home))
+    group_photo = _data.photos_dir(args.photos) / "faces_group/obama_and_biden.jpg"
     samples = {"250x250": jpeg_bytes(lfw_photo, None), "1024x1024": jpeg_bytes(group_photo, 1024)}
     embedder = get_embedder("dlib-keras")
     rows = []

@@ -34,6 +34,7 @@ LFW_INDEPENDENT = frozenset({
     "test_api_operating_points.py",
     "test_architecture.py",
     "test_batch_verify.py",
+    "test_bench_scripts.py",
     "test_e2e_browser.py",
     "test_gallery.py",
     "test_gallery_postgres.py",
