@@ -33,7 +33,7 @@ from facecore.config import DEFAULT_DETECTOR, PipelineConfig
 from facecore.detection import DETECTORS
 from facecore.embedding import DEFAULT_EMBEDDER
 from facecore.embedding.base import builtin_embedders
-from facecore.gallery import default_gallery_dir
+from facecore.gallery import audit, default_gallery_dir
 from facecore.gallery.stores import GALLERY_URL_ENV
 from facecore.images import MAX_PIXELS
 from facecore.quality import QualityMinimums
@@ -51,7 +51,7 @@ BATCH_PATH = "/verify/batch"  # a CSV and a zip
 MB = 1024 * 1024
 DEFAULT_RATE_PER_MINUTE = 600.0  # per key; a verify takes about 0.3 s on 2 cores, so 600/min is generous
 DEFAULT_RATE_BURST = 60
-DEFAULT_AUDIT_RETENTION_DAYS = 90.0
+DEFAULT_AUDIT_RETENTION_DAYS = float(audit.DEFAULT_RETENTION_DAYS)
 
 
 def _flag(value: str) -> bool:

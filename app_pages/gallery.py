@@ -12,6 +12,7 @@ import streamlit as st
 from facecore.evaluation.datasets import image_folder, lfw_people
 from facecore.gallery.import_root import allowed_import_root, keep_inside, resolve_under
 from facecore.gallery.importing import ImportJob, ImportReport, enrol_many, folder_jobs, photo_jobs, zip_jobs
+from ui.audit_trail import log_change
 from ui.data import lfw_panel
 from ui.drawing import thumbnail_uri
 from ui.feedback import flash, show_error, show_flashes
@@ -42,6 +43,7 @@ def create_person() -> None:
     except GalleryError as exc:
         flash("error", str(exc))
         return
+    log_change(gallery, "create person", {"name": person.name}, [person.id])
     st.session_state["new_person_name"] = ""
     st.session_state["manage_person"] = person.id
     st.session_state["enrol_person"] = person.id
@@ -51,10 +53,11 @@ def create_person() -> None:
 def rename_person(person_id: int) -> None:
     new_name = st.session_state.get(f"rename_{person_id}", "")
     try:
-        gallery.rename_person(person_id, new_name)
+        renamed = gallery.rename_person(person_id, new_name)
     except GalleryError as exc:
         flash("error", str(exc))
         return
+    log_change(gallery, "rename person", {"name": renamed.name}, [person_id])
     flash("success", f"Renamed to {new_name.strip()}.")
 
 
@@ -69,6 +72,7 @@ def delete_person(person_id: int, name: str) -> None:
     except GalleryError as exc:
         flash("error", str(exc))
         return
+    log_change(gallery, "delete person", {"name": name}, [person_id])
     flash("success", f"Deleted {name} and their faces.")
 
 
@@ -78,6 +82,7 @@ def delete_face(face_id: int) -> None:
     except GalleryError as exc:
         flash("error", str(exc))
         return
+    log_change(gallery, "delete face", {"deleted": "face"}, [face_id])
     flash("success", "Face deleted.")
 
 
@@ -105,13 +110,17 @@ def enrol(jobs: list[ImportJob], *, label: str, show_each: bool, gate: bool = Tr
         else:
             st.error(problem)
 
-    return enrol_many(
+    report = enrol_many(
         gallery,
         gated(face_pipeline) if gate else face_pipeline,
         jobs,
         progress=lambda done, total: bar.progress(done / total, text=f"{label} {done}/{total}"),
         on_result=each if show_each else None,
     )
+    if report.enrolled:
+        result = {"enrolled": len(report.enrolled), "skipped": len(report.problems), "people": report.people}
+        log_change(gallery, "enrol", result, [face.id for face in report.enrolled])
+    return report
 
 
 def summary(report: ImportReport | None) -> None:

@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from facecore.gallery import Gallery, GalleryError
 from facecore.gallery.audit import AuditEntry, record
+from facecore.gallery.audit import entries as audit_entries
 from facecore.gallery.import_root import allowed_import_root, resolve_under
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
@@ -64,6 +65,26 @@ def test_the_gallery_page_refuses_names_that_display_as_another(gallery_dir: Pat
         assert any(words in e.value for e in at.error), [e.value for e in at.error]
     with Gallery(gallery_dir) as gallery:
         assert gallery.people() == []
+
+
+def test_changes_made_on_the_gallery_page_are_in_the_audit_log(gallery_dir: Path) -> None:
+    """A person created and renamed on the page: one entry each, as the caller "(dashboard)"."""
+    at = open_page("gallery")
+    at.text_input(key="new_person_name").input("Barack Obama")
+    at.button(key="create_person").click().run()
+    with Gallery(gallery_dir) as gallery:
+        (person,) = gallery.people()
+        gallery.rename_person(person.id, "B. Obama")  # not through the page: not the dashboard's entry
+        gallery.rename_person(person.id, "Barack Obama")
+    at.text_input(key=f"rename_{person.id}").input("Barack H. Obama")
+    at.button(key=f"rename_go_{person.id}").click().run()
+    assert not at.exception, at.exception
+    with Gallery(gallery_dir) as gallery:
+        logged = audit_entries(gallery.database, key_name="(dashboard)")
+    assert [(e.route, list(e.ids)) for e in logged] == [
+        ("dashboard: rename person", [person.id]), ("dashboard: create person", [person.id])
+    ]
+    assert logged[1].result == {"name": "Barack Obama"} and logged[0].result == {"name": "Barack H. Obama"}
 
 
 def test_folder_import_is_off_by_default(gallery_dir: Path) -> None:

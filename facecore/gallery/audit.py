@@ -19,6 +19,7 @@ only through ``write`` / ``snapshot`` (``Gallery.database``).
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Mapping, Sequence
@@ -31,6 +32,16 @@ from facecore.gallery.records import DatabaseLike
 
 DEFAULT_RETENTION_DAYS = 90
 DAY_S = 86400.0
+RETENTION_ENV = "FACECORE_AUDIT_RETENTION_DAYS"
+
+
+def configured_retention_days(env: Mapping[str, str] | None = None) -> float:
+    """``$FACECORE_AUDIT_RETENTION_DAYS`` (days; 0 keeps everything), else :data:`DEFAULT_RETENTION_DAYS`."""
+    env = os.environ if env is None else env
+    days = float(env.get(RETENTION_ENV) or DEFAULT_RETENTION_DAYS)
+    if not days >= 0:
+        raise ValueError(f"{RETENTION_ENV} must be a number of days >= 0, got {days}")
+    return days
 COLUMNS = ("id", "time", "key_name", "route", "model_version", "threshold", "result", "ids")
 
 
