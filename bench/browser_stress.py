@@ -1,6 +1,7 @@
 """Stress the Verify flow the browser test uses: both photos chosen at once, many times, looking for a hang.
 
-    python bench/browser_stress.py --runs 100 [--timeout 60] [--out /tmp/browser-stress]
+    python bench/browser_stress.py --runs 100 [--timeout 60] [--out /tmp/browser-stress] [--photos samples]
+    python bench/browser_stress.py --runs 2 --grace 5                          # a quick run
 
 Starts one ``streamlit run app.py`` on a free loopback port (empty temporary gallery and embedding cache,
 as ``tests/test_e2e_browser.py`` does) and drives it with headless Chromium (Debian's ``chromium``,
@@ -9,9 +10,10 @@ waits until both photo uploaders are on the page and its first run is over, choo
 (``set_input_files`` on the two ``st.file_uploader`` inputs, back to back, as the test does) and waits
 up to ``--timeout`` seconds for "Same person" or "Different people".
 
-Pairs alternate between two photos of one person and photos of two people from
-``samples/faces_small``; every run uses copies with a run-specific trailer after the image data
-(decoders ignore it), so no cache (Streamlit's, the embedding cache) has seen the bytes.
+Pairs alternate between two photos of one person and photos of two people from ``faces_small/`` in
+``--photos`` (by default the demo pack in ``samples/``); every run uses copies with a run-specific
+trailer after the image data (decoders ignore it), so no cache (Streamlit's, the embedding cache) has
+seen the bytes.
 
 Every run records what goes over the wire: the upload requests, and each WebSocket message both
 ways, decoded with Streamlit's protobufs (reruns with the uploaders' values, upload-URL requests and
@@ -42,10 +44,11 @@ import time
 import urllib.request
 from pathlib import Path
 
+import _data
 import _repo_path  # noqa: F401  (puts the repo root on sys.path)
 import numpy as np
 
-from facecore.evaluation.datasets import SAMPLES_DIR, image_folder
+from facecore.evaluation.datasets import image_folder
 
 REPO_ROOT = _repo_path.REPO_ROOT
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -89,9 +92,9 @@ def start_server(work: Path, log: Path, debug: bool) -> tuple[subprocess.Popen, 
     raise SystemExit(f"streamlit did not become healthy in 120 s:\n{log.read_text()[-3000:]}")
 
 
-def photo_pairs() -> itertools.cycle:
-    """Endless pairs, alternating same person / two people, from ``samples/faces_small``."""
-    people = {name: sorted(paths) for name, paths in image_folder(SAMPLES_DIR / "faces_small").items()}
+def photo_pairs(photos: Path) -> itertools.cycle:
+    """Endless pairs, alternating same person / two people, from ``photos/faces_small``."""
+    people = {name: sorted(paths) for name, paths in image_folder(photos / "faces_small").items()}
     names = sorted(n for n, paths in people.items() if len(paths) >= 2)
     same = [(people[n][i], people[n][i + 1]) for n in names for i in range(len(people[n]) - 1)]
     different = [(people[a][0], people[b][-1]) for a, b in zip(names, names[1:] + names[:1], strict=True)]
@@ -240,7 +243,7 @@ def verify_once(browser, url: str, a: Path, b: Path, timeout_s: float) -> tuple[
     return page, trace, time.perf_counter() - started, answer.inner_text().split(":")[0]
 
 
-def stress(runs: int, timeout_s: float, grace_s: float, out: Path, debug: bool) -> dict[str, object]:
+def stress(runs: int, timeout_s: float, grace_s: float, out: Path, debug: bool, photos_dir: Path) -> dict[str, object]:
     from playwright.sync_api import sync_playwright
 
     out.mkdir(parents=True, exist_ok=True)
@@ -260,7 +263,7 @@ def stress(runs: int, timeout_s: float, grace_s: float, out: Path, debug: bool) 
                     headless=True,
                     args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"],
                 )
-                pairs = photo_pairs()
+                pairs = photo_pairs(photos_dir)
                 for run in range(runs):
                     a, b = next(pairs)
                     copy_a, copy_b = unseen_copy(a, photos, run), unseen_copy(b, photos, run)
@@ -310,8 +313,10 @@ def main() -> None:
     parser.add_argument("--grace", type=float, default=30.0, help="further seconds to watch a hung page")
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "browser-stress")
     parser.add_argument("--debug-log", action="store_true", help="run streamlit with --logger.level debug")
+    parser.add_argument("--photos", type=Path, default=None, help=_data.PHOTOS_HELP)
     args = parser.parse_args()
-    print(json.dumps(stress(args.runs, args.timeout, args.grace, args.out, args.debug_log)))
+    photos = _data.photos_dir(args.photos)
+    print(json.dumps(stress(args.runs, args.timeout, args.grace, args.out, args.debug_log, photos)))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """How small, blurred or turned can a face be before verification suffers? The data behind
 ``facecore.quality.DEFAULT_MINIMUMS``.
 
-    python bench/face_quality.py --data-home /work/shared/data/sklearn [--pairs 80]
+    python bench/face_quality.py --data-home "$FACECORE_LFW_HOME" [--pairs 80]
+    python bench/face_quality.py --data-home <home with pairsDevTrain.txt> --pairs 3 --scales 0.35 \
+        --sigmas 3 --sample-photos 2                                                    # a quick run
 
 Settings are chosen on LFW **View 1** (``pairsDevTrain.txt``, the development split, never scored);
 nothing here reads View 2 (``pairs.txt``). The pipeline is the dashboard's default (HOG, dlib-keras,
@@ -17,7 +19,12 @@ pairs also give the pose analysis (the larger |yaw| and |roll| of the two photos
 Then, per quality measure, it bins the copies and prints the acceptance rate (TAR) per bin, and the
 lowest bin edge from which every higher bin keeps TAR within ``--tolerance`` (5 points) of the
 undegraded pairs' TAR: that is the suggested minimum. It also prints the quality of every photo in
-``samples/faces_small`` (real photos that a minimum must not refuse). One JSON object at the end.
+``faces_small/`` (real photos that a minimum must not refuse; ``--sample-photos N``: the first N only).
+One JSON object at the end.
+
+The data home is ``--data-home``, else ``$FACECORE_LFW_HOME``, else the bundled mini LFW (as the other bench
+scripts find it); it must hold ``pairsDevTrain.txt`` next to the images (the bundled mini LFW has none).
+The photos are ``--photos`` (holding ``faces_small/``), by default the demo pack in ``samples/``.
 """
 
 from __future__ import annotations
@@ -27,12 +34,13 @@ import json
 import time
 from pathlib import Path
 
+import _data
 import _repo_path  # noqa: F401
 import cv2
 import numpy as np
 
 from facecore.config import PipelineConfig
-from facecore.evaluation.datasets import SAMPLES_DIR, read_lfw_pairs
+from facecore.evaluation.datasets import read_lfw_pairs
 from facecore.images import load_image
 from facecore.pipeline import build_pipeline
 from facecore.quality import face_quality
@@ -71,18 +79,24 @@ def table(values: np.ndarray, accepted: np.ndarray, edges: list[float]) -> list[
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-home", type=Path, required=True)
+    parser.add_argument("--data-home", type=Path, default=None, help=_data.LFW_HOME_HELP + " (needs pairsDevTrain.txt)")
+    parser.add_argument("--photos", type=Path, default=None, help=_data.PHOTOS_HELP)
+    parser.add_argument("--sample-photos", type=int, default=None, help="check only the first N faces_small photos")
     parser.add_argument("--pairs", type=int, default=80)
     parser.add_argument("--scales", type=float, nargs="+", default=[0.6, 0.45, 0.35, 0.28, 0.22])
     parser.add_argument("--sigmas", type=float, nargs="+", default=[1.0, 2.0, 3.0, 4.5, 6.0])
     parser.add_argument("--tolerance", type=float, default=0.05)
     args = parser.parse_args()
+    data_home, photos = _data.lfw_home(args.data_home), _data.photos_dir(args.photos)
+    if not (data_home / "lfw_home" / "pairsDevTrain.txt").is_file():
+        raise SystemExit(f"needs LFW's View 1 file {data_home / 'lfw_home' / 'pairsDevTrain.txt'}: give --data-home "
+                         "(or set FACECORE_LFW_HOME to) a data home holding it")
 
     started = time.perf_counter()
     config = PipelineConfig.interactive()
     pipeline = build_pipeline(config)
     threshold = default_threshold(config, "euclidean").value
-    pairs = [p for p in read_lfw_pairs(args.data_home, "dev_train") if p.same][: args.pairs]
+    pairs = [p for p in read_lfw_pairs(data_home, "dev_train") if p.same][: args.pairs]
 
     records = []  # one per copy of B: kind, level, quality, accepted (None: no face)
     pose = []  # undegraded pairs: max |yaw|, max |roll|, accepted
@@ -143,10 +157,10 @@ def main() -> None:
     roll_edges = [0, 5, 10, 20, 30, 90]
 
     samples = []
-    for photo in sorted((SAMPLES_DIR / "faces_small").rglob("*.jpg")):
+    for photo in sorted((photos / "faces_small").rglob("*.jpg"))[: args.sample_photos]:
         face, count = largest(pipeline, load_image(photo))
         if face is not None:
-            samples.append({"photo": photo.relative_to(SAMPLES_DIR).as_posix(), **face_quality(face, count).as_dict()})
+            samples.append({"photo": photo.relative_to(photos).as_posix(), **face_quality(face, count).as_dict()})
 
     result = {
         "data": "LFW View 1 (pairsDevTrain.txt), genuine pairs, B degraded; not View 2",

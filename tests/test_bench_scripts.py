@@ -6,8 +6,8 @@ LFW bundled in ``samples/lfw``, then reads what the script printed: the JSON par
 expected keys, counts equal what was asked for, accuracies are above chance, timings are positive.
 Nothing here checks a speed: the figures in docs/benchmarks.md come from the full runs.
 
-``model_selection.py`` and ``derive_mtcnn_template.py`` need the official pairs files (pairs.txt,
-pairsDevTrain.txt, pairsDevTest.txt) next to the images. :func:`pack_view_home` lays out such a data
+``model_selection.py``, ``derive_mtcnn_template.py``, ``face_quality.py`` and ``operating_point_transfer.py``
+need official pairs files (pairs.txt, pairsDevTrain.txt, pairsDevTest.txt) next to the images. :func:`pack_view_home` lays out such a data
 home from the pack: its images (a symlink) and three small pairs files cut, unchanged, from
 ``pairs_demo.txt``'s real pairs (disjoint: pairs.txt gets fold k's first genuine and impostor pair,
 pairsDevTrain the second, pairsDevTest the third). ``classroom_training.py`` needs people with 10+
@@ -267,11 +267,110 @@ def derive_mtcnn_template(tmp_path: Path, home: Path) -> None:
     assert len(box) == 4 and all(0 < v < 1 for v in box) and box[0] + box[2] <= 1 and box[1] + box[3] <= 1
 
 
+def auth_overhead(tmp_path: Path, home: Path) -> None:
+    report = run_bench("auth_overhead.py", "--verifies", "2", "--lists", "10", tmp_path=tmp_path).json()
+    assert report["requests"] == {"verifies": 2, "lists": 10}
+    assert report["audit_rows"] == 2 + 1  # one row per verify with a key (the warm-up's included); lists write none
+    timed = ("verify_with", "verify_without", "list_with", "list_without", "audit_write")
+    for name in timed:
+        assert 0 < report[name]["p50_ms"] <= report[name]["p95_ms"], (name, report[name])
+    # A verify runs the models (detect, align, embed two photos); listing people and an audit write do not.
+    assert report["verify_without"]["p50_ms"] > max(report["list_without"]["p50_ms"], report["audit_write"]["p50_ms"])
+    for kind in ("verify", "list"):
+        with_, without = report[f"{kind}_with"]["p50_ms"], report[f"{kind}_without"]["p50_ms"]
+        assert abs(report[f"{kind}_overhead"]["p50_ms"] - (with_ - without)) < 2e-3, kind
+    share = (report["list_overhead"]["p50_ms"] + report["audit_write"]["p50_ms"]) / report["verify_without"]["p50_ms"]
+    assert abs(report["auth_plus_audit_share_of_verify_p50"] - share) < 1e-5
+
+
+def face_quality(tmp_path: Path, home: Path) -> None:
+    report = run_bench(
+        "face_quality.py", "--data-home", home, "--pairs", "3", "--scales", "0.35", "--sigmas", "3",
+        "--sample-photos", "2", tmp_path=tmp_path,
+    ).json()  # fmt: skip
+    assert "View 1" in report["data"] and report["pipeline"] == "hog detector, dlib-keras model"
+    assert 0.4 < report["threshold"] < 0.8 and report["pairs"] == 3  # HOG finds both faces of each of these 3 pairs
+    levels = report["per_level"]
+    assert set(levels) == {"original 1", "scale 0.35", "blur 3"}
+    assert all(entry["n"] == 3 and 0 <= entry["no_face"] <= entry["accepted"] + entry["no_face"] <= 3 for entry in levels.values())
+    assert all(entry["tar"] == round(entry["accepted"] / 3, 4) for entry in levels.values())
+    # Genuine pairs, unchanged: dlib-keras accepts 98.7% of LFW's; 2 of 3 is the floor.
+    assert report["tar_undegraded"] >= 2 / 3 and abs(report["target_tar"] - (report["tar_undegraded"] - 0.05)) < 1e-9
+    original, small, blurred = levels["original 1"], levels["scale 0.35"], levels["blur 3"]
+    assert small["median_eye_distance_px"] < 0.5 * original["median_eye_distance_px"]  # shrunk to 35%
+    assert blurred["median_blur"] < original["median_blur"]  # a Gaussian of sigma 3 lowers the sharpness measure
+    detected = sum(e["n"] - e["no_face"] for e in levels.values())
+    assert sum(b["n"] for b in report["eye_distance_bins"]) == detected - (blurred["n"] - blurred["no_face"])
+    assert sum(b["n"] for b in report["blur_bins"]) == detected - (small["n"] - small["no_face"])
+    # "pairs" counts the undegraded pairs with a face in both photos; they alone give the pose bins.
+    assert report["pairs"] == original["n"] - original["no_face"]
+    assert sum(b["n"] for b in report["yaw_bins"]) == sum(b["n"] for b in report["roll_bins"]) == report["pairs"]
+    assert all(0 <= b["tar"] <= 1 for key in ("eye_distance_bins", "blur_bins", "yaw_bins", "roll_bins") for b in report[key])
+    samples = report["samples_faces_small"]
+    assert samples["photos"] == 2 and samples["min_eye_distance_px"] > 10 and samples["min_blur"] > 0
+    assert 0 <= samples["max_abs_yaw"] < 1 and 0 <= samples["max_abs_roll_deg"] < 45
+
+
+def browser_stress(tmp_path: Path, home: Path) -> None:
+    from tests.test_e2e_browser import _browser_or_skip
+
+    _browser_or_skip()
+    report = run_bench("browser_stress.py", "--runs", "2", "--grace", "5", "--out", tmp_path / "out", tmp_path=tmp_path).json()
+    assert report["runs"] == 2 and report["hangs"] == 0 and report["hang_details"] == [], report["hang_details"]
+    assert report["wrong_answers"] == []  # run 0: two photos of one person, run 1: two people
+    assert report["upload_url_requests"] == report["upload_url_replies"] == 4  # two photos chosen per run
+    assert report["first_answer_s_models_loading"] > 0 and report["timeout_s"] == 60
+    assert 0 < report["answer_s_p50"] == report["answer_s_p95"] == report["answer_s_max"] <= 60  # one warm answer
+
+
+def gallery_scale(tmp_path: Path, home: Path) -> None:
+    ran = run_bench(
+        "gallery_scale.py", "--sizes", "400", "--queries", "20", "--faiss-ef", "16", "64", "--pg-ef", "40",
+        "--lfw-seeds", "60", tmp_path=tmp_path,
+    )  # fmt: skip
+    header, *rows = (json.loads(line) for line in ran.lines if line.startswith("{"))
+    # The tmp cache starts empty: the script embeds the first photo of 60 mini-LFW people (HOG may miss a few).
+    assert header["lfw_photos_embedded_now"] == 60 and 50 <= header["seeds"] <= 60
+    assert header["model"] == "dlib_resnet_v1-keras" and header["dim"] == 128
+    assert [(row["setup"], row.get("ef_search")) for row in rows] == [
+        ("faiss-flat", None), ("faiss-hnsw", 16), ("faiss-hnsw", 64), ("pgvector-exact-scan", None), ("pgvector-hnsw", 40),
+    ]  # fmt: skip
+    for row in rows:
+        assert row["n"] == 400 and row["dim"] == 128 and row["insert_per_s"] > 0, row
+        for k in (1, 10):
+            assert 0 <= row[f"k{k}_p50_ms"] <= row[f"k{k}_p95_ms"], row
+        if row["setup"] != "faiss-flat":  # the flat index is the exact reference
+            # 400 faces: HNSW finds (nearly) every exact neighbour; the exact pgvector scan all of them, ties aside.
+            assert row["recall@1"] >= 0.95 and row["recall@10"] >= 0.9, row
+    assert rows[0]["memory_mb"] > 0 and rows[1]["memory_mb"] >= rows[0]["memory_mb"]  # the graph adds to the vectors
+    assert rows[4]["disk_table_mb"] > 0 and rows[4]["disk_index_mb"] > 0
+
+
+def operating_point_transfer(tmp_path: Path, home: Path) -> None:
+    report = run_bench("operating_point_transfer.py", "--data-home", home, "--limit", "20", tmp_path=tmp_path).json()
+    assert report["target"] == "FAR <= 0.1%" and report["view1_pairs"] == 20  # pairsDevTrain's 10 + 10 here
+    assert 0.8 <= report["view1_kfold_accuracy"] <= 1  # above chance: half the pairs are matched
+    # 10 impostor pairs: FAR <= 0.1% means none of them at or below the threshold.
+    assert report["view1_far"] == 0 and 0.5 <= report["view1_tar"] <= 1
+    assert 0.3 < report["threshold"] < 0.8 and 0.4 < report["default_threshold"] < 0.8
+    # View 2 is the stored distances (6,000 pairs, 3,000 impostors): counts and rates agree.
+    assert report["view2_false_accepts"] == round(report["view2_far"] * 3000)
+    assert 0 <= report["view2_far"] <= 0.05 and 0.5 <= report["view2_tar"] <= 1
+    assert 0 < report["default_view2_far"] < 0.05 and 0.95 <= report["default_view2_tar"] <= 1
+    # A lower threshold accepts fewer pairs of either kind on the same View 2 distances.
+    if report["threshold"] <= report["default_threshold"]:
+        assert report["view2_far"] <= report["default_view2_far"] and report["view2_tar"] <= report["default_view2_tar"]
+    else:
+        assert report["view2_far"] >= report["default_view2_far"] and report["view2_tar"] >= report["default_view2_tar"]
+    assert 0 <= report["max_far_estimate_gap_below_0.8"] <= 1 and report["seconds"] > 0
+
+
 QUICK_RUNS: dict[str, Callable[[Path, Path], None]] = {
     f"{check.__name__}.py": check
     for check in (
         lfw_benchmark, embedding_throughput, stage_timings, backend_parity, identify_speed, arcface_view1,
         arcface_throughput, api_throughput, analysis_speed, app_speed, model_selection, derive_mtcnn_template,
+        auth_overhead, face_quality, browser_stress, gallery_scale, operating_point_transfer,
     )
 }  # fmt: skip
 FULL_LFW_RUNS = {"classroom_training.py"}
