@@ -16,8 +16,10 @@ another one (the "Trojan Source" trick, CVE-2021-42574):
   U+FEFF (byte-order mark) and U+00AD (soft hyphen).
 
 U+200C (ZWNJ) and U+200D (ZWJ) are letters' business in Persian and the Indic scripts, so they are
-kept there: allowed only between two non-ASCII letters or marks. Elsewhere (next to ASCII, at the
-edges, doubled) they are refused. :func:`name_key` ignores them, so 'Bo\u200db'-style look-alikes of an
+kept there: allowed only between two non-ASCII letters or marks. The ZWJ also joins emoji into one
+picture ('👩\u200d🔬', woman scientist), so it is allowed between two symbols (an emoji, possibly
+followed by its skin-tone modifier or variation selector, then another emoji). Elsewhere (next to ASCII,
+at the edges, doubled) they are refused. :func:`name_key` ignores them, so 'Bo\u200db'-style look-alikes of an
 existing name are duplicates even where they pass.
 """
 
@@ -42,12 +44,16 @@ JOINERS = frozenset({"\u200c", "\u200d"})
 
 
 def _joiner_in_place(text: str, at: int) -> bool:
-    """Whether the joiner at ``text[at]`` sits between two non-ASCII letters or marks."""
+    """Whether the joiner at ``text[at]`` sits between two non-ASCII letters or marks, or (a ZWJ) inside
+    an emoji sequence: a symbol (``So``, or its skin-tone modifier ``Sk`` / variation selector) before,
+    a symbol after."""
     if at == 0 or at == len(text) - 1:
         return False
-    return all(
-        not c.isascii() and unicodedata.category(c)[0] in "LM" for c in (text[at - 1], text[at + 1])
-    )
+    before, after = text[at - 1], text[at + 1]
+    if all(not c.isascii() and unicodedata.category(c)[0] in "LM" for c in (before, after)):
+        return True
+    emoji_end = unicodedata.category(before) in {"So", "Sk"} or before == "\ufe0f"
+    return text[at] == "\u200d" and emoji_end and unicodedata.category(after) == "So"
 
 
 def _invisible_problem(text: str) -> str | None:
