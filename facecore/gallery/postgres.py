@@ -46,10 +46,10 @@ from facecore.gallery.records import (
     Person,
     PipelineLike,
     RepairReport,
+    as_box,
+    as_bytes,
+    as_id,
 )
-from facecore.gallery.store import _as_box as as_box
-from facecore.gallery.store import _as_bytes as as_bytes
-from facecore.gallery.store import _as_id as as_id
 from facecore.images import ImageError, decode_image, image_hash
 from facecore.types import Match
 from facecore.verification.decisions import Identification, Rule, identify_decision

@@ -3,6 +3,7 @@ pipelines (protocols, so this package imports no model library)."""
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -76,3 +77,28 @@ class DatabaseLike(Protocol):
     def write(self, action: Callable[[Any], T], *, bump: bool = True) -> T: ...
 
     def snapshot(self) -> AbstractContextManager[Any]: ...
+
+
+# Argument checks shared by the stores (``store.Gallery``, ``postgres.PostgresGallery``).
+
+
+def as_id(value: Any) -> int:
+    """An id as an ``int`` (numpy integers too); floats and strings are refused."""
+    return operator.index(value)
+
+
+def as_bytes(data: Any) -> bytes:
+    """Image bytes handed to a store, or ``TypeError`` / ``GalleryError`` (empty) saying why not."""
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise TypeError(f"expected the image as bytes, not {type(data).__name__}")
+    if not data:
+        raise GalleryError("The image file is empty.")
+    return bytes(data)
+
+
+def as_box(box: Sequence[Any]) -> tuple[int, int, int, int]:
+    """A face box ``(x, y, w, h)`` as four ints."""
+    if len(box) != 4:
+        raise ValueError(f"expected a face box (x, y, w, h), got {box!r}")
+    x, y, w, h = (int(v) for v in box)
+    return x, y, w, h

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import operator
 import os
 import sqlite3
 import time
@@ -49,6 +48,9 @@ from facecore.gallery.records import (
     Person,
     PipelineLike,
     RepairReport,
+    as_box,
+    as_bytes,
+    as_id,
 )
 from facecore.images import ImageError, decode_image, image_hash
 from facecore.types import Match
@@ -65,25 +67,6 @@ _FACE_SELECT = (
 def default_gallery_dir() -> Path:
     """``$FACECORE_GALLERY_DIR``, else ``./gallery``."""
     return Path(os.environ.get("FACECORE_GALLERY_DIR") or "gallery").expanduser()
-
-
-def _as_id(value: Any) -> int:
-    return operator.index(value)  # accepts numpy integers, rejects floats and strings
-
-
-def _as_bytes(data: Any) -> bytes:
-    if not isinstance(data, bytes | bytearray | memoryview):
-        raise TypeError(f"expected the image as bytes, not {type(data).__name__}")
-    if not data:
-        raise GalleryError("The image file is empty.")
-    return bytes(data)
-
-
-def _as_box(box: Sequence[Any]) -> tuple[int, int, int, int]:
-    if len(box) != 4:
-        raise ValueError(f"expected a face box (x, y, w, h), got {box!r}")
-    x, y, w, h = (int(v) for v in box)
-    return x, y, w, h
 
 
 class Gallery:
@@ -142,7 +125,7 @@ class Gallery:
         return [Person(*row) for row in rows]
 
     def person(self, person_id: int) -> Person:
-        row = self._db().execute(f"{_PERSON_SELECT} WHERE p.id = ?", (_as_id(person_id),)).fetchone()
+        row = self._db().execute(f"{_PERSON_SELECT} WHERE p.id = ?", (as_id(person_id),)).fetchone()
         if row is None:
             raise GalleryError(f"There is no person with id {person_id} in the gallery.")
         return Person(*row)
@@ -166,7 +149,7 @@ class Gallery:
         return self.person(self._database.write(insert))
 
     def rename_person(self, person_id: int, new_name: str) -> Person:
-        person_id = _as_id(person_id)
+        person_id = as_id(person_id)
         cleaned = clean_name(new_name)
 
         def rename(db: sqlite3.Connection) -> None:
@@ -182,7 +165,7 @@ class Gallery:
 
     def delete_person(self, person_id: int) -> None:
         """Delete a person and their faces; files no other face uses are removed after the commit."""
-        person_id = _as_id(person_id)
+        person_id = as_id(person_id)
 
         def delete(db: sqlite3.Connection) -> list[tuple[str, str]]:
             self._require_person(db, person_id)
@@ -214,10 +197,10 @@ class Gallery:
         self, person_id: int, image_bytes: bytes, face: EmbeddedFaceLike, model_version: str
     ) -> GalleryFace:
         """Store one embedded face of ``image_bytes`` for a person (the image and chip files first)."""
-        person_id = _as_id(person_id)
-        data = _as_bytes(image_bytes)
+        person_id = as_id(person_id)
+        data = as_bytes(image_bytes)
         vector = as_embedding(face.embedding)
-        box = _as_box(face.face.box)
+        box = as_box(face.face.box)
         if not isinstance(model_version, str) or not model_version:
             raise ValueError("model_version must be a non-empty string")
         self.person(person_id)  # fail before writing files for nobody
@@ -267,7 +250,7 @@ class Gallery:
     def enrol(self, person_id: int, image_bytes: bytes, pipeline: PipelineLike) -> GalleryFace:
         """Find the largest face in an uploaded image and add it to a person."""
         person = self.person(person_id)  # fail before the slow part
-        data = _as_bytes(image_bytes)
+        data = as_bytes(image_bytes)
         try:
             image = decode_image(data)
         except ImageError as exc:
@@ -279,7 +262,7 @@ class Gallery:
         return self.add_face(person.id, data, largest, pipeline.embedder.version)
 
     def face(self, face_id: int) -> GalleryFace:
-        row = self._db().execute(f"{_FACE_SELECT} WHERE f.id = ?", (_as_id(face_id),)).fetchone()
+        row = self._db().execute(f"{_FACE_SELECT} WHERE f.id = ?", (as_id(face_id),)).fetchone()
         if row is None:
             raise GalleryError(f"There is no face with id {face_id} in the gallery.")
         return self._gallery_face(row)
@@ -292,14 +275,14 @@ class Gallery:
             self.person(person_id)
             rows = (
                 self._db()
-                .execute(f"{_FACE_SELECT} WHERE f.person_id = ? ORDER BY f.id", (_as_id(person_id),))
+                .execute(f"{_FACE_SELECT} WHERE f.person_id = ? ORDER BY f.id", (as_id(person_id),))
                 .fetchall()
             )
         return [self._gallery_face(row) for row in rows]
 
     def move_face(self, face_id: int, person_id: int) -> GalleryFace:
         """Give a stored face to another person (its vector and files stay as they are)."""
-        face_id, person_id = _as_id(face_id), _as_id(person_id)
+        face_id, person_id = as_id(face_id), as_id(person_id)
 
         def move(db: sqlite3.Connection) -> None:
             self._require_person(db, person_id)
@@ -311,13 +294,13 @@ class Gallery:
 
     def face_embedding(self, face_id: int) -> np.ndarray:
         """The stored float32 vector of one face."""
-        row = self._db().execute("SELECT embedding FROM faces WHERE id = ?", (_as_id(face_id),)).fetchone()
+        row = self._db().execute("SELECT embedding FROM faces WHERE id = ?", (as_id(face_id),)).fetchone()
         if row is None:
             raise GalleryError(f"There is no face with id {face_id} in the gallery.")
         return vectors_from_blobs([row[0]])[0]
 
     def delete_face(self, face_id: int) -> None:
-        face_id = _as_id(face_id)
+        face_id = as_id(face_id)
 
         def delete(db: sqlite3.Connection) -> list[tuple[str, str]]:
             row = db.execute("SELECT image_sha256, chip_path FROM faces WHERE id = ?", (face_id,)).fetchone()
@@ -421,7 +404,7 @@ class Gallery:
         ``exact=True`` scans every face instead.
         """
         query = as_embedding(embedding)[np.newaxis]
-        k = _as_id(k)
+        k = as_id(k)
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
         squared, ids = self._indexes.search(query, k, model_version, exact=exact)
