@@ -12,8 +12,6 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 
 from facecore.config import PipelineConfig
@@ -21,7 +19,7 @@ from facecore.evaluation.analysis import failure_cases, operating_points, proced
 from facecore.evaluation.own_data import OwnEvaluation, evaluate_pairs
 from facecore.evaluation.own_pairs import OwnDataError, extract_zip, folder_pairs, read_pairs_csv
 from facecore.verification.metrics import rates_at_threshold
-from ui.charts import roc_chart
+from ui.charts import distance_histogram, roc_chart
 from ui.feedback import progress_reporter, show_error, show_flashes
 from ui.operating_point import active_point_picker, save_point_form
 from ui.resources import embedding_cache
@@ -78,17 +76,6 @@ if st.button("Evaluate", key="own_run", disabled=not ready, type="primary"):
         bar.empty()
 
 
-def histogram(d: np.ndarray, same: np.ndarray, threshold: float) -> go.Figure:
-    fig = go.Figure()
-    for name, mask, colour in (("genuine (same person)", same, "#2ca02c"), ("impostor (different)", ~same, "#d62728")):
-        fig.add_trace(go.Histogram(x=d[mask], name=name, opacity=0.55, histnorm="probability density",
-                                   marker_color=colour, nbinsx=40))
-    fig.add_vline(x=threshold, line_dash="dash", annotation_text="threshold", annotation_position="top")
-    fig.update_layout(barmode="overlay", height=320, margin=dict(l=10, r=10, t=40, b=10),
-                      xaxis_title=f"{settings.metric} distance", yaxis_title="density", legend=dict(orientation="h", y=1.15))
-    return fig
-
-
 def show(result: OwnEvaluation, config: PipelineConfig, metric: str) -> None:
     s = result.summary()
     st.success(
@@ -107,7 +94,7 @@ def show(result: OwnEvaluation, config: PipelineConfig, metric: str) -> None:
     r = rates_at_threshold(d, same, threshold)
     st.caption(f"At {threshold:.4f}: FAR {100 * r.far:.2f}% ({r.fp} of {r.fp + r.tn} impostor pairs accepted), "
                f"FRR {100 * r.frr:.2f}% ({r.fn} of {r.tp + r.fn} genuine pairs rejected).")
-    st.plotly_chart(histogram(d, same, threshold), width="stretch", key="own_hist")
+    st.plotly_chart(distance_histogram(d, same, threshold, settings.metric, bins=40), width="stretch", key="own_hist")
     roc_chart({s["set"]: (d, same)}, "ROC of your set")
     st.subheader("TAR at fixed FARs")
     st.dataframe(operating_points(d, same), width="stretch")

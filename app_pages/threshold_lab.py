@@ -29,6 +29,7 @@ from facecore.verification.metrics import (
     threshold_sweep,
 )
 from facecore.verification.thresholds import lfw_distances
+from ui.charts import distance_histogram
 from ui.data import lfw_panel, subset_label
 from ui.feedback import flash, progress_reporter, show_error, show_flashes
 from ui.operating_point import active_point_picker, save_point_form
@@ -170,18 +171,6 @@ def procedure_intervals(distances: np.ndarray, same: np.ndarray) -> pd.DataFrame
 # ----------------------------------------------------------------------------- figures
 
 
-def histogram_figure(d: np.ndarray, same: np.ndarray, threshold: float) -> go.Figure:
-    fig = go.Figure()
-    for name, mask, colour in (("genuine (same person)", same, "#2ca02c"), ("impostor (different)", ~same, "#d62728")):
-        fig.add_trace(go.Histogram(x=d[mask], name=name, opacity=0.55, histnorm="probability density",
-                                   marker_color=colour, nbinsx=60))
-    fig.add_vline(x=threshold, line_dash="dash", annotation_text="threshold", annotation_position="top")
-    fig.update_layout(barmode="overlay", height=320, margin=dict(l=10, r=10, t=40, b=10),
-                      xaxis_title=f"{settings.metric} distance", yaxis_title="density",
-                      legend=dict(orientation="h", y=1.15))
-    return fig
-
-
 def error_rates_figure(c: dict, threshold: float) -> go.Figure:
     sweep = c["sweep"]
     fig = go.Figure()
@@ -258,7 +247,7 @@ def threshold_panel(d: np.ndarray, same: np.ndarray, c: dict) -> None:
     cols[2].metric("Accuracy", f"{100 * r.accuracy:.2f}%")
     cols[3].metric("TAR", f"{100 * r.tar:.2f}%")
     left, right = st.columns([3, 2])
-    left.plotly_chart(histogram_figure(d, same, threshold), width="stretch", key="tl_hist")
+    left.plotly_chart(distance_histogram(d, same, threshold, settings.metric), width="stretch", key="tl_hist")
     right.dataframe(confusion_table(d, same, threshold), width="stretch")
     right.caption(f"Threshold {threshold:.4f}; the sidebar's is {settings.threshold:.4f}.")
     if right.button("Use this threshold in the app", key="tl_apply", on_click=apply_threshold, args=(threshold,)):
@@ -348,7 +337,7 @@ if found is not None:
         # Self-contained HTML (plotly.js inside, ~5 MB) so a saved figure opens offline; built only
         # when the button is clicked (a callable), not on every slider move.
         roc_fig = roc_figure(configs, log_far, None)
-        hist_fig = histogram_figure(d, same, st.session_state["tl_threshold"])
+        hist_fig = distance_histogram(d, same, st.session_state["tl_threshold"], settings.metric)
         cols[1].download_button("ROC (HTML)", lambda: roc_fig.to_html(include_plotlyjs=True),
                                 "roc.html", "text/html", key="tl_roc_html")
         cols[2].download_button("Histogram (HTML)", lambda: hist_fig.to_html(include_plotlyjs=True),

@@ -1,12 +1,18 @@
-"""Charts shared by pages: a distance placed among LFW's genuine and impostor distances, embeddings as bars."""
+"""Charts shared by pages: a distance placed among LFW's genuine and impostor distances, embeddings as bars,
+ROC curves, and the genuine/impostor histogram of a set with its threshold."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 from ui.settings import Settings
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
 
 
 def lfw_distance_chart(settings: Settings, marks: dict[str, float], *, height: int = 300) -> None:
@@ -106,3 +112,19 @@ def roc_chart(curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str, *, h
         legend=dict(orientation="h", yanchor="bottom", y=-0.45, x=0),
     )
     st.plotly_chart(fig, width="stretch")
+
+
+def distance_histogram(
+    d: np.ndarray, same: np.ndarray, threshold: float, metric: str, *, bins: int = 60
+) -> go.Figure:
+    """Genuine and impostor distances as overlaid density histograms, the threshold as a dashed line."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for name, mask, colour in (("genuine (same person)", same, "#2ca02c"), ("impostor (different)", ~same, "#d62728")):
+        fig.add_trace(go.Histogram(x=d[mask], name=name, opacity=0.55, histnorm="probability density",
+                                   marker_color=colour, nbinsx=bins))
+    fig.add_vline(x=threshold, line_dash="dash", annotation_text="threshold", annotation_position="top")
+    fig.update_layout(barmode="overlay", height=320, margin=dict(l=10, r=10, t=40, b=10),
+                      xaxis_title=f"{metric} distance", yaxis_title="density", legend=dict(orientation="h", y=1.15))
+    return fig
