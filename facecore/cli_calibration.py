@@ -76,6 +76,14 @@ def add_operating_points(commands, add_pipeline_options: Callable[[argparse.Argu
     points.add_argument("--gallery", type=Path, default=None, help="default: $FACECORE_GALLERY_DIR or ./gallery")
 
 
+def _log(gallery, action: str, result: dict) -> None:
+    """One audit-log entry for a change made from the command line (caller ``"(cli)"``)."""
+    from facecore.gallery import audit
+
+    entry = audit.AuditEntry("(cli)", f"cli: {action}", result)
+    audit.record(gallery.database, entry, retention_days=audit.configured_retention_days())
+
+
 def run_operating_points(args: argparse.Namespace, config) -> int:
     from facecore.gallery import GalleryError
 
@@ -87,9 +95,11 @@ def run_operating_points(args: argparse.Namespace, config) -> int:
                     print("Name the operating point to activate.", file=sys.stderr)
                     return 2
                 active = points.activate(config, args.metric, args.name)
+                _log(gallery, "operating-points activate", {"operating_point": active.name, "metric": args.metric})
                 print(f"active: {active.describe()}")
             elif args.action == "deactivate":
                 points.activate(config, args.metric, None)
+                _log(gallery, "operating-points deactivate", {"operating_point": None, "metric": args.metric})
                 print(f"no active operating point for {config.describe()}, {args.metric}: the default decides")
             listed = points.list(None if args.all else config, None if args.all else args.metric)
         except GalleryError as error:
@@ -204,6 +214,8 @@ def run_evaluate(args: argparse.Namespace, config) -> int:
                            target=args.target, source="own set", set_name=pair_set.name)
         with _gallery(args) as gallery:
             saved = OperatingPoints(gallery.database).save(point, activate=args.activate)
+            _log(gallery, "evaluate --save-as", {"operating_point": saved.name, "target": saved.target,
+                                                 "threshold": saved.threshold, "active": saved.active})
         print(f"saved {saved.describe()}{' (active)' if saved.active else ''} in {gallery.root}")
     print(json.dumps(summary))
     return 0

@@ -149,3 +149,13 @@ def test_cli_saves_lists_and_sets_operating_points_in_the_gallery(tmp_path) -> N
     assert off.returncode == 0 and json.loads(off.stdout.splitlines()[-1])[0]["active"] is False
     on = run_cli("operating-points", "activate", "studio", "--gallery", gallery)
     assert on.returncode == 0 and json.loads(on.stdout.splitlines()[-1])[0]["active"] is True
+
+    # Each change is in the gallery's audit log as the command line's; the refused activation is not.
+    from facecore.gallery import Gallery, audit
+
+    with Gallery(gallery) as stored:
+        logged = audit.entries(stored.database, key_name="(cli)")
+    assert [e.route for e in logged] == [
+        "cli: operating-points activate", "cli: operating-points deactivate", "cli: evaluate --save-as"
+    ]
+    assert logged[-1].result["operating_point"] == "studio" and logged[-1].threshold is None

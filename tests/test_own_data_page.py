@@ -104,6 +104,7 @@ def test_identify_gives_the_confidence_of_each_face_from_the_lfw_calibration(pag
 def test_threshold_lab_saves_an_lfw_operating_point_that_the_sidebar_then_uses(page: AppTest, tmp_path: Path) -> None:
     from facecore.config import PipelineConfig
     from facecore.gallery import Gallery
+    from facecore.gallery.audit import entries as audit_entries
     from facecore.gallery.operating_points import OperatingPoints
 
     page.switch_page("app_pages/threshold_lab.py").run()
@@ -117,6 +118,8 @@ def test_threshold_lab_saves_an_lfw_operating_point_that_the_sidebar_then_uses(p
     assert saved and "FAR <= 0.1% on LFW set 'LFW pairs.txt' (6,000 pairs)" in saved[0]
     with Gallery(tmp_path / "gallery") as gallery:
         active = OperatingPoints(gallery.database).active(PipelineConfig(detector="hog"), "euclidean")
+        (logged,) = audit_entries(gallery.database, route="save operating point")
     assert active.name == "strict LFW" and active.set_size == 6000
+    assert logged.key_name == "(dashboard)" and logged.result["operating_point"] == "strict LFW"
     assert float(page.session_state["threshold"]) == pytest.approx(active.threshold, abs=1e-9)
     assert "operating point 'strict LFW'" in page.sidebar.caption[-1].value

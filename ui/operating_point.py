@@ -19,9 +19,11 @@ from facecore.verification.operating_points import (
     confidence_at,
     from_pairs,
 )
+from ui.audit_trail import log_change
 from ui.charts import lfw_distance_chart
 from ui.deciding import deciding, stored_points
 from ui.feedback import flash, show_error
+from ui.resources import load_gallery
 
 
 def decided_by(settings) -> str:
@@ -86,6 +88,9 @@ def save_point_form(config: PipelineConfig, metric: str, d: np.ndarray, same: np
             except Exception as exc:
                 show_error("The operating point was not saved", exc)
                 return
+            log_change(load_gallery(), "save operating point",
+                       {"operating_point": saved.name, "target": saved.target, "threshold": saved.threshold,
+                        "active": saved.active})
             flash("success", f"Saved {saved.describe()}{' (active)' if saved.active else ''}.")
             st.rerun()
 
@@ -112,6 +117,8 @@ def active_point_picker(config: PipelineConfig, metric: str, key: str) -> None:
         except Exception as exc:
             show_error("The active operating point was not changed", exc)
             return
+        log_change(load_gallery(), "activate operating point",
+                   {"operating_point": None if chosen == DEFAULT_NAME else chosen, "metric": metric})
         flash("success", f"'{chosen}' now decides for {config.describe()}, {metric} distance.")
         st.rerun()
 
