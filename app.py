@@ -12,9 +12,10 @@ sidebar, no page config) on a server's first run, and on every run after the fir
 import streamlit as st
 
 from ui.settings import settings_sidebar
-from ui.streamlit_fixes import keep_replies_across_reruns
+from ui.streamlit_fixes import keep_keras_state, keep_replies_across_reruns
 
 keep_replies_across_reruns()  # two photos chosen at once could hang Verify (ui/streamlit_fixes.py)
+keep_keras_state()  # Streamlit would clear Keras after every run: each embedding traced again
 st.set_page_config(page_title="Face Verification Lab", page_icon=":material/face:", layout="wide")
 
 PAGES = {

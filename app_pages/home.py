@@ -11,7 +11,8 @@ st.title("Face Verification Lab")
 st.caption(f"facecore {facecore.__version__}")
 st.markdown(
     "See how face verification works, step by step, on your own photos: **find** the faces, "
-    "**align** each one to a 150x150 chip, **embed** it as a 128-D vector with dlib's ResNet, "
+    "**align** each one to a small chip, **embed** it as a vector (dlib's ResNet by default: a 150x150 "
+    "chip, 128-D; or ArcFace, chosen in the sidebar: 112x112, 512-D), "
     "then **compare** vectors by distance. Two faces are called the same person when their "
     "distance is at most a threshold, and the default threshold is the one measured on the "
     "LFW benchmark for the detector and metric you pick."

@@ -55,7 +55,8 @@ def one_to_one() -> None:
     chips, result = st.columns([1, 2])
     with chips:
         st.image([a.face.chip, b.face.chip], caption=[f"A: {a.name}", f"B: {b.name}"], width=150)
-        st.caption(f"Aligned 150x150 chips ({a.face.alignment} / {b.face.alignment}) the network embedded.")
+        height, width = a.face.chip.shape[:2]
+        st.caption(f"Aligned {width}x{height} chips ({a.face.alignment} / {b.face.alignment}) the network embedded.")
     with result:
         st.metric(f"{settings.metric} distance", f"{verdict.distance:.3f}", help="Smaller means more alike.")
         show_verdict(verdict)

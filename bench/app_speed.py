@@ -2,6 +2,7 @@
 
     python bench/app_speed.py [--photos samples] [--pairs 8]
     python bench/app_speed.py --pairs 1                            # a quick run
+    python bench/app_speed.py --detector scrfd --model arcface-keras   # SCRFD + ArcFace, chosen in the sidebar
 
 Starts ``streamlit run app.py`` on a free port (empty temporary gallery) and drives it with headless
 Chromium (Debian's ``chromium``, through Playwright), as a person would:
@@ -81,10 +82,26 @@ def wait_healthy(url: str) -> None:
             time.sleep(0.05)
 
 
-def verify_once(page, url: str, a: Path, b: Path) -> tuple[float, str]:
-    """A new session on Verify, both photos chosen: seconds until the decision is drawn, and the decision."""
+def choose(page, label: str, option: str) -> None:
+    """Pick ``option`` in the sidebar's selectbox ``label`` and wait for the page to settle."""
+    box = page.locator('[data-testid="stSelectbox"]').filter(has_text=label)
+    box.click()
+    page.get_by_role("option", name=option, exact=True).click()
+    page.wait_for_timeout(300)
+    page.locator(IDLE).wait_for(timeout=120_000)
+
+
+def open_verify(page, url: str, settings: dict[str, str]) -> None:
+    """A new session on Verify with the sidebar set to ``settings`` (label -> option shown)."""
     page.goto(f"{url}/verify")
     page.locator(IDLE).wait_for(timeout=120_000)
+    for label, option in settings.items():
+        choose(page, label, option)
+
+
+def verify_once(page, url: str, a: Path, b: Path, settings: dict[str, str]) -> tuple[float, str]:
+    """A new session on Verify, both photos chosen: seconds until the decision is drawn, and the decision."""
+    open_verify(page, url, settings)
     uploads = page.locator('input[type="file"]')
     uploads.nth(1).wait_for(state="attached", timeout=120_000)
     started = time.perf_counter()
@@ -95,12 +112,12 @@ def verify_once(page, url: str, a: Path, b: Path) -> tuple[float, str]:
     return time.perf_counter() - started, answer.inner_text().split(":")[0]
 
 
-def engine_verify_ms(pairs: list[tuple[Path, Path]]) -> list[float]:
+def engine_verify_ms(pairs: list[tuple[Path, Path]], detector: str, model: str) -> list[float]:
     from facecore.config import PipelineConfig
     from facecore.pipeline import FacePipeline
     from facecore.verification.metrics import paired_distances
 
-    pipeline = FacePipeline(PipelineConfig.interactive(detector="hog"))  # the dashboard's 800 px detection
+    pipeline = FacePipeline(PipelineConfig.interactive(detector=detector, embedder=model))  # the dashboard's 800 px
     pipeline.process_bytes(pairs[0][0].read_bytes())  # load the models
     timings = []
     for a, b in pairs:
@@ -119,10 +136,9 @@ def unseen_copy(photo: Path, work: Path) -> Path:
     return copy
 
 
-def verify_second_photo(page, url: str, a: Path, b: Path) -> float:
+def verify_second_photo(page, url: str, a: Path, b: Path, settings: dict[str, str]) -> float:
     """Photo A already shown; seconds from choosing photo B to the decision on the screen."""
-    page.goto(f"{url}/verify")
-    page.locator(IDLE).wait_for(timeout=120_000)
+    open_verify(page, url, settings)
     uploads = page.locator('input[type="file"]')
     uploads.nth(1).wait_for(state="attached", timeout=120_000)
     uploads.nth(0).set_input_files(str(a))
@@ -135,13 +151,28 @@ def verify_second_photo(page, url: str, a: Path, b: Path) -> float:
     return time.perf_counter() - started
 
 
-def measure(photos_dir: Path, n_pairs: int, work: Path) -> dict[str, object]:
+def sidebar_settings(detector: str, model: str) -> dict[str, str]:
+    """The sidebar choices (label -> option as shown) for a detector and model other than the defaults."""
+    from facecore.config import DEFAULT_DETECTOR
+    from facecore.embedding.base import DEFAULT_EMBEDDER
+    from ui.settings import model_label
+
+    settings = {}
+    if detector != DEFAULT_DETECTOR:
+        settings["Face detector"] = "Haar" if detector == "haar" else detector.upper()
+    if model != DEFAULT_EMBEDDER:
+        settings["Embedding model"] = model_label(model)
+    return settings
+
+
+def measure(photos_dir: Path, n_pairs: int, work: Path, detector: str, model: str) -> dict[str, object]:
     from playwright.sync_api import sync_playwright
 
     people = image_folder(photos_dir / "faces_small")
     photos = [p for paths in people.values() for p in paths]
     pairs = list(zip(photos[0::2], photos[1::2], strict=False))[: n_pairs + 1]  # disjoint pairs
 
+    settings = sidebar_settings(detector, model)
     server, url, started = start_server(work)
     try:
         wait_healthy(url)
@@ -155,19 +186,19 @@ def measure(photos_dir: Path, n_pairs: int, work: Path) -> dict[str, object]:
             first_page = time.perf_counter() - started
             timings, answers, cold_verify = [], [], None
             for a, b in pairs:
-                seconds, said = verify_once(page, url, a, b)
+                seconds, said = verify_once(page, url, a, b, settings)
                 if cold_verify is None:
                     cold_verify = seconds  # this one imports TensorFlow and loads the models
                     continue
                 timings.append(seconds * 1000)
                 truth = "Same person" if a.parent == b.parent else "Different people"
                 answers.append(f"{said} (truth: {truth})")
-            second = [verify_second_photo(page, url, a, unseen_copy(b, work)) * 1000 for a, b in pairs[1:]]
+            second = [verify_second_photo(page, url, a, unseen_copy(b, work), settings) * 1000 for a, b in pairs[1:]]
             browser.close()
     finally:
         server.terminate()
         server.wait(timeout=30)
-    engine = engine_verify_ms(pairs[1:])
+    engine = engine_verify_ms(pairs[1:], detector, model)
     return {
         "engine_verify_ms_median": round(statistics.median(engine), 1),
         "engine_verify_ms_max": round(max(engine), 1),
@@ -187,9 +218,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--photos", type=Path, default=None, help=_data.PHOTOS_HELP)
     parser.add_argument("--pairs", type=int, default=8)
+    parser.add_argument("--detector", default="hog", help="chosen in the sidebar (default: the app's default, hog)")
+    parser.add_argument("--model", default="dlib-keras", help="chosen in the sidebar, e.g. arcface-keras")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        result = measure(_data.photos_dir(args.photos), args.pairs, Path(tmp))
+        result = measure(_data.photos_dir(args.photos), args.pairs, Path(tmp), args.detector, args.model)
+    result.update(detector=args.detector, model=args.model)
     result["cpu_count"] = os.cpu_count()
     print(
         f"cold start: health {result['cold_health_s']} s, first page {result['cold_first_page_s']} s, "

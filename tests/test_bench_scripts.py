@@ -232,13 +232,30 @@ def app_speed(tmp_path: Path, home: Path) -> None:
     from tests.test_e2e_browser import _browser_or_skip
 
     _browser_or_skip()
-    report = run_bench("app_speed.py", "--pairs", "1", tmp_path=tmp_path).json()
+    # SCRFD + ArcFace, chosen in the sidebar as a person would (the default models are walked by test_e2e_browser).
+    report = run_bench(
+        "app_speed.py", "--pairs", "1", "--detector", "scrfd", "--model", "arcface-keras", tmp_path=tmp_path
+    ).json()
+    assert (report["detector"], report["model"]) == ("scrfd", "arcface-keras")
     assert report["verify_pairs"] == 1 and len(report["verify_answers"]) == 1
     said, truth = re.fullmatch(r"(.+) \(truth: (.+)\)", report["verify_answers"][0]).groups()
     assert said == truth, report["verify_answers"]
     for key in ("cold_health_s", "cold_first_page_s", "first_verify_loading_models_s", "verify_warm_ms_median",
                 "verify_second_photo_ms_median", "engine_verify_ms_median"):  # fmt: skip
         assert report[key] > 0, key
+
+
+def verify_latency(tmp_path: Path, home: Path) -> None:
+    configs = ("scrfd/arcface-keras", "scrfd/arcface-keras/spinning", "hog/dlib-keras")
+    options = [x for config in configs for x in ("--config", config)]
+    report = run_bench(
+        "verify_latency.py", *options, "--pairs", "2", "--rounds", "1", "--megapixels", "0.5", tmp_path=tmp_path
+    ).json()  # fmt: skip
+    assert report["pairs"] == 2 and report["megapixels"] == 0.5
+    for config in configs:  # every pair decided right by every configuration
+        row = report[config]
+        assert row["verifies"] == 2 and row["right_decisions"] == 2, (config, row)
+        assert 0 < row["median_ms"] <= row["p90_ms"] <= row["max_ms"], (config, row)
 
 
 def model_selection(tmp_path: Path, home: Path) -> None:
@@ -370,7 +387,7 @@ QUICK_RUNS: dict[str, Callable[[Path, Path], None]] = {
     for check in (
         lfw_benchmark, embedding_throughput, stage_timings, backend_parity, identify_speed, arcface_view1,
         arcface_throughput, api_throughput, analysis_speed, app_speed, model_selection, derive_mtcnn_template,
-        auth_overhead, face_quality, browser_stress, gallery_scale, operating_point_transfer,
+        auth_overhead, face_quality, browser_stress, gallery_scale, operating_point_transfer, verify_latency,
     )
 }  # fmt: skip
 FULL_LFW_RUNS = {"classroom_training.py"}

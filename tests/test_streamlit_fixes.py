@@ -1,4 +1,5 @@
-"""The work-around for the Verify hang (ui/streamlit_fixes.py), on Streamlit's real outgoing message queue.
+"""The work-arounds of ui/streamlit_fixes.py: the Verify hang, on Streamlit's real outgoing message queue,
+and Keras's state kept across script runs, with Streamlit's real clean-up function.
 
 When a script run starts, Streamlit clears the session's outgoing queue with
 ``clear(retain_lifecycle_msgs=True)`` (``AppSession``, on ``SCRIPT_STARTED``). These tests make that
@@ -14,9 +15,16 @@ from pathlib import Path
 import pytest
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.runtime.forward_msg_queue import ForwardMsgQueue
+from streamlit.runtime.scriptrunner import script_runner
 from streamlit.testing.v1 import AppTest
 
-from ui.streamlit_fixes import keep_replies_across_reruns, replies_kept
+from ui.streamlit_fixes import (
+    STREAMLIT_CLEAN_UP,
+    keep_keras_state,
+    keep_replies_across_reruns,
+    keras_state_kept,
+    replies_kept,
+)
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
 
@@ -114,3 +122,40 @@ def test_the_app_applies_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     at = AppTest.from_file(str(APP), default_timeout=120).run()
     assert not at.exception, at.exception
     assert replies_kept()
+
+
+# ----------------------------------------------------------------------------- Keras state
+
+
+def _next_uid() -> int:
+    """Keras's global name counter: it counts up, and ``clear_session()`` resets it to 1."""
+    import keras
+
+    return keras.backend.get_uid("facecore_probe")
+
+
+def test_streamlit_clears_keras_after_each_run() -> None:
+    """The bug itself. If this fails, Streamlit leaves Keras alone now: drop keep_keras_state."""
+    _next_uid()
+    assert _next_uid() >= 2
+    STREAMLIT_CLEAN_UP()
+    assert _next_uid() == 1
+
+
+def test_kept_keras_state_survives_the_clean_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(script_runner, "_clean_problem_modules", STREAMLIT_CLEAN_UP)
+    keep_keras_state()
+    keep_keras_state()  # idempotent
+    assert keras_state_kept()
+    before = _next_uid()
+    script_runner._clean_problem_modules()  # what the script runner calls after every run
+    assert _next_uid() == before + 1
+
+
+def test_the_app_keeps_keras_state(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("FACECORE_GALLERY_DIR", str(tmp_path / "gallery"))
+    monkeypatch.setattr(script_runner, "_clean_problem_modules", STREAMLIT_CLEAN_UP)
+    assert not keras_state_kept()
+    at = AppTest.from_file(str(APP), default_timeout=120).run()
+    assert not at.exception, at.exception
+    assert keras_state_kept()

@@ -16,8 +16,16 @@ The fix keeps the replies to the browser's own requests (upload URLs, backend op
 acknowledgements: none of them is a script run's output) when the queue is cleared at the start of
 a run. It changes nothing else: script output is cleared as before.
 
-Contract: :func:`keep_replies_across_reruns` is idempotent and cheap, so ``app.py`` calls it on every
-run; importing this module changes nothing.
+:func:`keep_keras_state` stops Streamlit from calling ``keras.backend.clear_session()`` after every
+script run (``script_runner._clean_problem_modules``, meant for scripts that build a new Keras model
+each run). The lab's models are built once per process and shared by every session
+(``ui.resources``); clearing Keras's global state after each run threw away their traced predict
+functions and ran a full garbage collection, so each embedding after a rerun was traced again:
+0.4 s for one ArcFace chip instead of 19 ms, plus 0.3 s of ``gc.collect`` per run, on every page.
+The other half of that clean-up closes matplotlib figures, which the lab never draws (Plotly only).
+
+Contract: both fixes are idempotent and cheap, so ``app.py`` calls them on every run; importing this
+module changes nothing.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from __future__ import annotations
 import functools
 
 from streamlit.runtime.forward_msg_queue import ForwardMsgQueue
+from streamlit.runtime.scriptrunner import script_runner
 
 #: Messages that answer a request of the browser; the browser waits for each of them by its id.
 REPLY_TYPES = frozenset({"file_urls_response", "backend_operation_response", "heartbeat_ack"})
@@ -53,3 +62,25 @@ def keep_replies_across_reruns() -> None:
     """Make the start of a script run keep queued replies to the browser's requests (see the module doc)."""
     if not replies_kept():
         ForwardMsgQueue.clear = _keeping_replies(ForwardMsgQueue.clear)
+
+
+#: Streamlit's own clean-up, as it was when this module was first imported.
+STREAMLIT_CLEAN_UP = script_runner._clean_problem_modules
+
+
+def _no_clean_up() -> None:
+    """Streamlit's clean-up after a run, less the Keras part: nothing is left (the lab draws no matplotlib)."""
+
+
+setattr(_no_clean_up, _MARK, True)
+
+
+def keras_state_kept() -> bool:
+    """Whether :func:`keep_keras_state` is in effect in this process."""
+    return getattr(script_runner._clean_problem_modules, _MARK, False)
+
+
+def keep_keras_state() -> None:
+    """Keep Keras's global state (the shared models' traced functions) across script runs (module doc)."""
+    if not keras_state_kept():
+        script_runner._clean_problem_modules = _no_clean_up

@@ -14,6 +14,9 @@ Small photos: the letterbox enlarges any photo to ``input_size``, so a face that
 portrait becomes larger than the biggest anchors (~512 px) and is missed or poorly boxed. Photos
 whose longer side is below ``input_size / max_upscale`` are therefore enlarged at most
 ``max_upscale`` times and padded instead; if nothing is found the full letterbox is tried as well.
+``spinning`` lets onnxruntime's idle threads busy-wait between runs (faster for SCRFD alone); it is
+off by default because in the pipeline TensorFlow's embedding runs right after detection on the same
+cores, and spinning threads slow it (``bench/verify_latency.py``).
 ``square=False`` runs the network on the scaled photo padded only to multiples of 32 instead of
 the full ``input_size`` square: less time on small or oblong photos; on faces_small, faces_group
 and 80 LFW photos (also at 80x80 and 50x50) it found the same faces, give or take a background face.
@@ -102,8 +105,8 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> list[int
 
 
 @functools.cache
-def _shared_session(threads: int | None) -> tuple[Any, threading.Lock]:
-    return onnx_session(str(scrfd_onnx_path()), threads), threading.Lock()
+def _shared_session(threads: int | None, spinning: bool) -> tuple[Any, threading.Lock]:
+    return onnx_session(str(scrfd_onnx_path()), threads, spinning), threading.Lock()
 
 
 @DETECTORS.register("scrfd")
@@ -124,6 +127,7 @@ class ScrfdDetector(Detector):
         max_upscale: float | None = 2.0,
         square: bool = True,
         threads: int | None = None,
+        spinning: bool = False,
         **base: Any,
     ) -> None:
         # SCRFD enlarges small photos itself (capped letterbox, then the full one): no second pass.
@@ -137,7 +141,7 @@ class ScrfdDetector(Detector):
         self.nms_threshold = float(nms_threshold)
         self.max_upscale = max_upscale
         self.square = bool(square)
-        self._session, self._lock = _shared_session(threads)
+        self._session, self._lock = _shared_session(threads, bool(spinning))
         self._names = [o.name for o in self._session.get_outputs()]
         self._input = self._session.get_inputs()[0].name
 
