@@ -13,7 +13,8 @@ from facecore.evaluation.datasets import LfwSource, read_lfw_pairs
 from facecore.evaluation.lfw import evaluate_lfw
 from facecore.evaluation.samples import pixel_naive_bayes_baseline
 from facecore.verification import accepts
-from facecore.verification.metrics import METRICS
+from facecore.verification.fusion import read_fusion_recipe
+from facecore.verification.metrics import METRICS, kfold_verification, roc_auc, tar_at_far
 from facecore.verification.thresholds import best_calibration, calibrated, lfw_distances, load_calibrations
 from ui.charts import roc_chart
 from ui.data import lfw_panel, subset_label
@@ -85,10 +86,45 @@ def model_cards() -> None:
         found = None if config is None else lfw_distances(config, best.metric)
         if found is not None:
             curves[f"{name} ({best.detector}, {best.metric}{', flip' if best.flip_tta else ''})"] = found
+    fused = fusion_curve()
+    if fused is not None:
+        curves[fused[0]] = fused[1]
     if len(curves) > 1:
         roc_chart(curves, "ROC of each model's best configuration on the same 6,000 pairs of LFW pairs.txt")
         st.caption(f"The {STORED}. Read the left of the chart: at a false-accept rate of 0.1% (1e-3), the "
                    "higher curve accepts more genuine pairs.")
+    if fused is not None:
+        fusion_lesson(*fused[1])
+
+
+def fusion_curve() -> tuple[str, tuple] | None:
+    """``(name, (fused distances, same))`` of the stored fusion recipe, or None without one."""
+    recipe = read_fusion_recipe()
+    if recipe is None:
+        return None
+    stored = []
+    for m in recipe.models:
+        found = lfw_distances(PipelineConfig(detector=m.detector, embedder=m.embedder, flip_tta=m.flip_tta), m.metric)
+        if found is None:
+            return None
+        stored.append(found)
+    names = " + ".join(f"{m.embedder} ({m.detector}, {m.metric})" for m in recipe.models)
+    return f"fusion: {names}", (recipe.fuse([d for d, _ in stored]), stored[0][1])
+
+
+def fusion_lesson(distances, same) -> None:
+    """What fusing the two models does, with the fused figures measured on the stored pairs."""
+    recipe = read_fusion_recipe()
+    result = kfold_verification(distances, same)  # pairs.txt's 10 folds are 10 blocks of 600 pairs
+    st.markdown(
+        "**Fusing the two models.** Each model's distance is turned into a z-score (minus its mean, divided "
+        f"by its standard deviation, both measured on {recipe.fitted_on}, never on these pairs), and the two "
+        "z-scores are averaged: a pair both models find close stays close, and one model's rare confident "
+        f"mistake is diluted by the other. On these 6,000 pairs: 10-fold accuracy **{100 * result.accuracy:.2f}% "
+        f"+- {100 * result.accuracy_std:.2f}**, AUC {roc_auc(distances, same):.5f}, EER {100 * result.eer:.2f}%, "
+        f"TAR {100 * tar_at_far(distances, same, 1e-3)[0]:.2f}% at FAR 0.1%. It costs both models' work per "
+        "face; docs/benchmarks.md (\"Fusion\") has the View-1 choice among fusions and weights."
+    )
 
 
 def run_form(source: LfwSource) -> None:

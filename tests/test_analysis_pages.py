@@ -214,7 +214,30 @@ def test_lfw_benchmark_sets_the_two_models_side_by_side(environment) -> None:
     # ArcFace's best stored configuration beats dlib's on the same pairs (99.70% vs 99.28%).
     assert best_calibration("arcface-keras").accuracy > best_calibration("dlib-keras").accuracy
     roc = next(c for c in charts(at) if "ROC of each model" in json.dumps(c.get("layout", {})))
-    assert sorted(trace["name"].split()[0] for trace in roc["data"]) == ["arcface-keras", "dlib-keras"]
+    assert sorted(trace["name"].split()[0] for trace in roc["data"]) == ["arcface-keras", "dlib-keras", "fusion:"]
+
+
+def test_lfw_benchmark_fuses_the_two_models(environment) -> None:
+    """The stored recipe's z-score fusion on the stored pairs.txt distances: a higher AUC than either model."""
+    from facecore.config import PipelineConfig
+    from facecore.verification.fusion import read_fusion_recipe
+    from facecore.verification.metrics import kfold_verification, roc_auc
+    from facecore.verification.thresholds import lfw_distances
+
+    recipe = read_fusion_recipe()
+    assert recipe is not None and {m.embedder for m in recipe.models} == {"dlib-keras", "arcface-keras"}
+    stored = [
+        lfw_distances(PipelineConfig(detector=m.detector, embedder=m.embedder, flip_tta=m.flip_tta), m.metric)
+        for m in recipe.models
+    ]
+    same = stored[0][1]
+    fused = recipe.fuse([d for d, _ in stored])
+    assert roc_auc(fused, same) > max(roc_auc(d, same) for d, _ in stored)
+    result = kfold_verification(fused, same)
+    at = open_page("lfw_benchmark")
+    lesson = next(m for m in texts(at.markdown).split("\n") if "Fusing the two models" in m)
+    assert f"**{100 * result.accuracy:.2f}% +- {100 * result.accuracy_std:.2f}**" in lesson
+    assert f"AUC {roc_auc(fused, same):.5f}" in lesson and "pairsDevTrain" in lesson
 
 
 def test_lfw_benchmark_stored_failures_and_baseline(environment, full_lfw_home) -> None:

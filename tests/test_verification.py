@@ -14,6 +14,7 @@ import pytest
 import facecore
 import facecore.config
 import facecore.verification.decisions
+import facecore.verification.fusion
 import facecore.verification.metrics
 import facecore.verification.thresholds
 from facecore.config import PipelineConfig
@@ -36,6 +37,7 @@ from facecore.verification.thresholds import calibrated, find_calibration, lfw_d
         facecore.verification.decisions,
         facecore.verification.metrics,
         facecore.verification.thresholds,
+        facecore.verification.fusion,
         facecore.config,
     ],
 )
@@ -147,3 +149,55 @@ def test_facade_embeds_and_verifies_real_photos(faces_small) -> None:
     threshold = default_threshold(PipelineConfig(), "euclidean").value
     assert same.same and same.threshold == threshold and same.distance < threshold
     assert not different.same and different.distance > threshold
+
+
+# ----------------------------------------------------------------------------- fusion
+
+
+def test_zscore_fusion_puts_two_scales_on_one_and_keeps_the_order_of_one_model() -> None:
+    from facecore.verification.fusion import fit_zscore, zscore_fused
+
+    rng = np.random.default_rng(0)
+    a, b = rng.uniform(0.2, 1.0, 50), rng.uniform(10, 30, 50)  # two models, very different scales
+    scales = [fit_zscore(a), fit_zscore(b)]
+    fused = zscore_fused([a, b], scales)
+    assert abs(fused.mean()) < 1e-9  # both standardised on the same pairs: the mean z-score is 0
+    only_a = zscore_fused([a, b], scales, weights=[1, 0])
+    assert np.array_equal(np.argsort(only_a), np.argsort(a))
+    with pytest.raises(ValueError, match="one scale per model"):
+        zscore_fused([a, b], scales[:1])
+    with pytest.raises(ValueError, match="every pair"):
+        zscore_fused([a, b[:10]], scales)
+    with pytest.raises(ValueError, match="non-negative"):
+        zscore_fused([a, b], scales, weights=[1, -1])
+    with pytest.raises(ValueError, match="equal"):
+        fit_zscore(np.ones(5))
+
+
+def test_concatenated_distance_is_the_weighted_sum_of_the_parts() -> None:
+    from facecore.verification.fusion import concatenated
+    from facecore.verification.metrics import paired_distances
+
+    rng = np.random.default_rng(1)
+    x1, y1 = rng.normal(size=(20, 128)), rng.normal(size=(20, 128))
+    x2, y2 = rng.normal(size=(20, 512)), rng.normal(size=(20, 512))
+    unit = lambda v: v / np.linalg.norm(v, axis=1, keepdims=True)  # noqa: E731
+    d1 = paired_distances(unit(x1), unit(y1), "sqeuclidean")
+    d2 = paired_distances(unit(x2), unit(y2), "sqeuclidean")
+    fused = paired_distances(concatenated([x1, x2], [0.75, 0.25]), concatenated([y1, y2], [0.75, 0.25]), "sqeuclidean")
+    np.testing.assert_allclose(fused, 2 * (0.75 * d1 + 0.25 * d2), rtol=1e-5)
+    with pytest.raises(ValueError, match="zero vector"):
+        concatenated([np.zeros((1, 3)), np.ones((1, 3))])
+
+
+def test_the_stored_fusion_recipe_reads_back(tmp_path) -> None:
+    from facecore.verification.fusion import FusedModel, FusionRecipe, read_fusion_recipe, write_fusion_recipe
+
+    recipe = FusionRecipe(
+        (FusedModel("dlib-keras", "mtcnn", "euclidean", True, 0.6, 0.2), FusedModel("arcface-keras", "scrfd", "cosine", True, 0.7, 0.3)),
+        (0.5, 0.5), "LFW pairsDevTrain", "python bench/model_fusion.py --write",
+    )  # fmt: skip
+    assert read_fusion_recipe(tmp_path / "none.json") is None
+    write_fusion_recipe(recipe, tmp_path / "fusion.json")
+    assert read_fusion_recipe(tmp_path / "fusion.json") == recipe
+    np.testing.assert_allclose(recipe.fuse([np.array([0.6]), np.array([1.0])]), [0.5])
