@@ -245,6 +245,17 @@ def app_speed(tmp_path: Path, home: Path) -> None:
         assert report[key] > 0, key
 
 
+def model_fusion(tmp_path: Path, home: Path) -> None:
+    report = run_bench(
+        "model_fusion.py", "--data-home", home, "--model", "hog/dlib-keras:euclidean",
+        "--model", "scrfd/arcface-keras:cosine", "--weights", "0.5", "--cache-dir", tmp_path / "mf", tmp_path=tmp_path,
+    ).json()  # fmt: skip
+    names = [row["candidate"] for row in report["rows"]]
+    assert names == ["hog/dlib-keras:euclidean", "scrfd/arcface-keras:cosine", "zscore w=0.50", "concat w=0.50"]
+    assert sum(row["chosen_on_view1"] for row in report["rows"]) == 1
+    assert all(0.5 < row["view2_accuracy"] <= 1 and 0.5 < row["view1_auc"] <= 1 for row in report["rows"])
+
+
 def verify_latency(tmp_path: Path, home: Path) -> None:
     configs = ("scrfd/arcface-keras", "scrfd/arcface-keras/spinning", "hog/dlib-keras")
     options = [x for config in configs for x in ("--config", config)]
@@ -388,6 +399,7 @@ QUICK_RUNS: dict[str, Callable[[Path, Path], None]] = {
         lfw_benchmark, embedding_throughput, stage_timings, backend_parity, identify_speed, arcface_view1,
         arcface_throughput, api_throughput, analysis_speed, app_speed, model_selection, derive_mtcnn_template,
         auth_overhead, face_quality, browser_stress, gallery_scale, operating_point_transfer, verify_latency,
+        model_fusion,
     )
 }  # fmt: skip
 FULL_LFW_RUNS = {"classroom_training.py"}
