@@ -15,8 +15,9 @@ onnxruntime at 2 threads with and without spinning (ArcFace: the original ONNX f
 Parity: ArcFace's vectors against onnxruntime's, dlib's ResNet's against dlib's own (the oracle).
 ``--isa avx2`` caps the instruction set where the runtime allows it: ``ONEDNN_MAX_CPU_ISA=AVX2``
 for TensorFlow (oneDNN) and ``XLA_FLAGS=--xla_cpu_max_isa=AVX2`` for JAX, set before either is
-imported (in this process, which the JAX subprocess inherits). onnxruntime and dlib cannot be capped:
-their rows say ``"isa": "not capped"`` (TensorFlow and JAX rows say ``"AVX2"``; ``"native"`` without
+imported (in this process, which the JAX subprocess inherits). onnxruntime and dlib cannot be capped
+(onnxruntime's MLAS picks its kernels by CPUID at run time; only a build of its own can leave AVX-512
+out): their rows say ``"isa": "not capped"`` (TensorFlow and JAX rows say ``"AVX2"``; ``"native"`` without
 ``--isa``). MTCNN (TensorFlow) is capped in the detector rows too.
 Detectors: median ms of ``detect`` (median over rounds of the median of ``--repeats`` calls) on a 250x250 LFW photo and on
 ``faces_group/obama_and_biden.jpg`` (of ``--photos``, default ``samples/``) scaled to 1024x1024
