@@ -55,8 +55,9 @@ def scrfd_onnx_path() -> Path:
     return _model_file("scrfd_500m_bnkps.onnx")
 
 
-def onnx_session(path: str, threads: int | None = None, spinning: bool = True):
-    """A CPU onnxruntime session; ``threads`` caps intra-op threads (None: onnxruntime's default).
+def onnx_session(path: str | bytes, threads: int | None = None, spinning: bool = True):
+    """A CPU onnxruntime session of a file (or a serialized graph: ``dlib-onnx`` builds its own in memory);
+    ``threads`` caps intra-op threads (None: onnxruntime's default).
 
     ``spinning=False`` makes idle worker threads sleep instead of busy-waiting, which can help on a
     machine whose cores are shared with other work.

@@ -191,17 +191,30 @@ def arcface_view1(tmp_path: Path, home: Path) -> None:
 
 
 def arcface_throughput(tmp_path: Path, home: Path) -> None:
+    # --isa avx2: the capped path (TensorFlow's oneDNN and JAX's XLA capped; onnxruntime and dlib marked).
     report = run_bench(
         "arcface_throughput.py", "--faces", "4", "--batch-size", "2", "--seconds", "0.2", "--rounds", "1",
-        "--repeats", "1", tmp_path=tmp_path,
+        "--repeats", "1", "--isa", "avx2", tmp_path=tmp_path,
     ).json()  # fmt: skip
-    for name in ("arcface_onnxruntime_2_threads", "arcface_keras_tensorflow", "dlib_keras_tensorflow"):
-        assert report[name]["faces_per_s_median"] > 0 and len(report[name]["load1"]) == 1, report[name]
+    assert report["isa"] == "avx2" and report["isa_caps"]["ONEDNN_MAX_CPU_ISA"] == "AVX2"
+    capped = {"arcface_keras_tensorflow", "dlib_keras_tensorflow"}
+    for name in (
+        *capped, "arcface_onnxruntime_2_threads", "arcface_onnxruntime_2_threads_no_spinning",
+        "dlib_onnxruntime_2_threads", "dlib_onnxruntime_2_threads_no_spinning", "dlib_compute_face_descriptor",
+    ):  # fmt: skip
+        row = report[name]
+        assert row["faces_per_s_median"] > 0 and len(row["load1"]) == 1 and row["x_dlib"] > 0, row
+        assert row["isa"] == ("AVX2" if name in capped else "not capped"), row
+    assert report["dlib_compute_face_descriptor"]["x_dlib"] == 1.0
     cosine = float(re.search(r"min cosine ([0-9.]+)", report["parity_tensorflow_vs_onnx"]).group(1))
     assert cosine >= 0.9999 and "(4 faces)" in report["parity_tensorflow_vs_onnx"]  # tests/test_arcface_scrfd.py's bar
+    for key in ("parity_dlib_tensorflow_vs_dlib", "parity_dlib_onnxruntime_vs_dlib"):  # against dlib's own vectors
+        diff = float(re.search(r"max abs diff ([0-9.e+-]+)", report[key]).group(1))
+        assert diff < 1e-5 and "(4 faces)" in report[key], report[key]
     for variant in ("scrfd", "scrfd_square=False", "hog", "mtcnn"):
         assert report[f"detect_{variant}_250x250"]["faces"] >= 1 and report[f"detect_{variant}_1024x1024"]["faces"] >= 2
         assert report[f"detect_{variant}_250x250"]["ms_median"] > 0
+    assert report["detect_mtcnn_250x250"]["isa"] == "AVX2" and report["detect_scrfd_250x250"]["isa"] == "not capped"
 
 
 def api_throughput(tmp_path: Path, home: Path) -> None:
