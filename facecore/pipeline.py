@@ -4,6 +4,10 @@ Pages, the CLI and the API call this module rather than chaining the steps thems
 always detected, aligned and embedded the same way everywhere. :func:`build_pipeline` is the one
 factory: a :class:`~facecore.config.PipelineConfig` in, a ready ``FacePipeline`` out (the models
 themselves load once per process and are shared).
+
+``FacePipeline.embed_primary_faces`` gives one vector per image file (the face nearest the centre);
+``embed_primary_faces_with_quality`` adds that face's ``facecore.quality.FaceQuality`` without a second
+detection (its docstring says how cache hits are measured).
 """
 
 from __future__ import annotations
