@@ -25,7 +25,7 @@ from api.config import ApiConfig
 from api.ratelimit import RateLimiter
 from facecore.gallery.stores import open_gallery
 from facecore.images import ImageError, decode_image
-from facecore.pipeline import FacePipeline, build_pipeline
+from facecore.pipeline import FacePipeline, PrimaryFaces, build_pipeline
 from facecore.types import EmbeddedFace
 
 MAX_IMAGES_IN_FLIGHT = 4  # decoded images held at once: bounds memory (40 MP is 120 MB as RGB)
@@ -90,6 +90,11 @@ class Engine:
         """``FacePipeline.embed_primary_faces`` of image files under the model lock (batch verification)."""
         with self._model_lock:
             return self.pipeline.embed_primary_faces(paths)
+
+    def embed_primary_faces_with_quality(self, paths: Sequence[Path]) -> PrimaryFaces:
+        """``FacePipeline.embed_primary_faces_with_quality`` under the model lock (batch verification)."""
+        with self._model_lock:
+            return self.pipeline.embed_primary_faces_with_quality(paths)
 
     def guarded_pipeline(self) -> GuardedPipeline:
         """The pipeline behind this engine's guards, for ``facecore.gallery`` calls that run it themselves."""

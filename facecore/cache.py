@@ -4,6 +4,11 @@ Keys combine the image's content hash with everything that changes the result: d
 its options, alignment version, embedder version (including test-time augmentation) and the
 face-selection mode. Values are small ``.npz`` blobs in one SQLite file (WAL, so concurrent
 readers and writers from several processes are safe).
+
+A field added to the payload later is optional, so the keys need not change for it: an entry written
+before it reads back with the field's "unknown" value. ``faces_in_photo`` (how many faces the detector
+found in the image, stored since batch verification reports it) is such a field: ``None`` in older
+entries. A change to what an existing field holds (another face, another vector) changes the key.
 """
 
 from __future__ import annotations
@@ -31,11 +36,16 @@ def default_cache_dir() -> Path:
 
 @dataclass(frozen=True)
 class CachedFaces:
-    """What one image gave: its faces with embeddings; ``fallback`` when no face was detected."""
+    """What one image gave: its faces with embeddings; ``fallback`` when no face was detected.
+
+    ``faces_in_photo``: how many faces the detector found in the image (the primary-face mode keeps
+    one of them); ``None`` when unknown (entries written before it was stored).
+    """
 
     faces: tuple[Face, ...]
     embeddings: np.ndarray  # (len(faces), dim) float32
     fallback: bool = False
+    faces_in_photo: int | None = None
 
     def to_bytes(self) -> bytes:
         n = len(self.faces)
@@ -44,6 +54,7 @@ class CachedFaces:
             if face.landmarks is not None:
                 landmarks[i] = face.landmarks
         buffer = io.BytesIO()
+        optional = {} if self.faces_in_photo is None else {"faces_in_photo": np.asarray(self.faces_in_photo, np.int64)}
         np.savez(
             buffer,
             boxes=np.asarray([f.box for f in self.faces], np.int64).reshape(n, 4),
@@ -52,6 +63,7 @@ class CachedFaces:
             detectors=np.asarray([f.detector for f in self.faces], dtype=str),
             embeddings=np.asarray(self.embeddings, np.float32),
             fallback=np.asarray(self.fallback),
+            **optional,
         )
         return buffer.getvalue()
 
@@ -69,7 +81,8 @@ class CachedFaces:
                 data["boxes"], data["scores"], data["landmarks"], data["detectors"], strict=True
             )
         )
-        return cls(faces=faces, embeddings=data["embeddings"], fallback=bool(data["fallback"]))
+        count = int(data["faces_in_photo"]) if "faces_in_photo" in data.files else None
+        return cls(faces=faces, embeddings=data["embeddings"], fallback=bool(data["fallback"]), faces_in_photo=count)
 
 
 class EmbeddingCache:

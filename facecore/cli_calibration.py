@@ -137,13 +137,15 @@ def run_verify_batch(args: argparse.Namespace, config) -> int:
     from facecore.evaluation.batch_verify import MAX_PAIRS, verify_pages
     from facecore.evaluation.own_pairs import OwnDataError, read_pairs_csv
     from facecore.pipeline import FacePipeline
+    from facecore.quality import QualityMinimums
     from facecore.verification.operating_points import deciding_threshold
 
     try:
         if not args.pairs.is_file():
             raise OwnDataError(f"The pairs file {args.pairs} does not exist.")
         pair_set = read_pairs_csv(args.pairs, args.images, labelled=False, max_pairs=MAX_PAIRS)
-    except OwnDataError as error:
+        minimums = QualityMinimums.from_env()  # the batch's quality columns judge against these
+    except (OwnDataError, ValueError) as error:
         print(error, file=sys.stderr)
         return 2
     with _gallery(args) as gallery:
@@ -154,7 +156,10 @@ def run_verify_batch(args: argparse.Namespace, config) -> int:
     pipeline = FacePipeline(config, cache=EmbeddingCache(args.cache_dir))
     out = open(args.output, "w", newline="") if args.output is not None else sys.stdout  # noqa: SIM115
     try:
-        for text in verify_pages(pair_set, pipeline.embed_primary_faces, chosen, metric=args.metric):
+        pages = verify_pages(
+            pair_set, pipeline.embed_primary_faces_with_quality, chosen, metric=args.metric, minimums=minimums
+        )
+        for text in pages:
             out.write(text)
     finally:
         if out is not sys.stdout:

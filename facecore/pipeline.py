@@ -4,12 +4,17 @@ Pages, the CLI and the API call this module rather than chaining the steps thems
 always detected, aligned and embedded the same way everywhere. :func:`build_pipeline` is the one
 factory: a :class:`~facecore.config.PipelineConfig` in, a ready ``FacePipeline`` out (the models
 themselves load once per process and are shared).
+
+``FacePipeline.embed_primary_faces`` gives one vector per image file (the face nearest the centre);
+``embed_primary_faces_with_quality`` adds that face's ``facecore.quality.FaceQuality`` without a second
+detection (its docstring says how cache hits are measured).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -19,6 +24,7 @@ from facecore.config import PipelineConfig
 from facecore.detection import Detector, get_detector
 from facecore.embedding import Embedder, get_embedder
 from facecore.images import decode_image, image_hash, read_bytes
+from facecore.quality import FaceQuality, face_quality
 from facecore.types import EmbeddedFace, Face
 
 Progress = Callable[[int, int], None]
@@ -28,6 +34,14 @@ Progress = Callable[[int, int], None]
 # image, so every pair still gets a distance (as the LFW protocol requires); counted as no_face.
 CENTER_BOX_FRACTIONS = (0.268, 0.320, 0.436, 0.432)
 CENTER_BOX_FACE_NAME = "center-fallback"
+
+
+class PrimaryFaces(NamedTuple):
+    """:meth:`FacePipeline.embed_primary_faces_with_quality`'s answer, one entry per image."""
+
+    embeddings: np.ndarray  # (n, dim) float32: the face nearest the centre, else the centre box
+    no_face: np.ndarray  # (n,) bool: no face was detected (the centre box was embedded)
+    qualities: list[FaceQuality | None]  # the chosen face's quality; None where no face was found
 
 
 def center_box_face(shape: tuple[int, ...]) -> Face:
@@ -118,9 +132,33 @@ class FacePipeline:
         Returns ``(embeddings (n, dim), no_face (n,) bool)``. Detection runs in batches (MTCNN
         gains from it), embedding in batches of the embedder's size; cached images are not decoded.
         """
+        found = self._embed_primary(paths, chunk_size=chunk_size, progress=progress, with_quality=False)
+        return found.embeddings, found.no_face
+
+    def embed_primary_faces_with_quality(
+        self,
+        paths: Sequence[str | Path],
+        *,
+        chunk_size: int = 64,
+        progress: Progress | None = None,
+    ) -> PrimaryFaces:
+        """:meth:`embed_primary_faces` plus the ``FaceQuality`` of each image's chosen face.
+
+        ``qualities[i]`` is None where the image had no face (``no_face[i]``). The detector runs at most
+        once per image: on a cache miss the quality is measured on the chip and landmarks just used for
+        the embedding; on a cache hit the image is decoded and the cached face aligned again (no
+        detection) to measure it. ``faces_in_photo`` is stored in new cache entries; a hit on an entry
+        written before it was stored reports it as None (unknown).
+        """
+        return self._embed_primary(paths, chunk_size=chunk_size, progress=progress, with_quality=True)
+
+    def _embed_primary(
+        self, paths: Sequence[str | Path], *, chunk_size: int, progress: Progress | None, with_quality: bool
+    ) -> PrimaryFaces:
         n = len(paths)
         embeddings = np.zeros((n, self.embedder.dimension), np.float32)
         no_face = np.zeros(n, bool)
+        qualities: list[FaceQuality | None] = [None] * n
         done = 0
         for start in range(0, n, chunk_size):
             chunk = list(range(start, min(start + chunk_size, n)))
@@ -128,23 +166,37 @@ class FacePipeline:
             keys = [self.cache_key(image_hash(data), "primary") for data in contents]
             hits = self.cache.get_many(keys) if self.cache is not None else {}
             missing = [j for j, key in enumerate(keys) if key not in hits]
-            fresh = self._primary_results([contents[j] for j in missing])
+            fresh, fresh_qualities = self._primary_results([contents[j] for j in missing], with_quality=with_quality)
             if self.cache is not None and fresh:
                 self.cache.put_many({keys[j]: result for j, result in zip(missing, fresh, strict=True)})
             results = dict(hits)
             results.update({keys[j]: result for j, result in zip(missing, fresh, strict=True)})
+            measured = dict(zip(missing, fresh_qualities, strict=True))
             for j, i in enumerate(chunk):
                 result = results[keys[j]]
                 embeddings[i] = result.embeddings[0]
                 no_face[i] = result.fallback
+                if with_quality and not result.fallback:
+                    qualities[i] = measured[j] if j in measured else self._cached_quality(contents[j], result)
             done += len(chunk)
             if progress is not None:
                 progress(done, n)
-        return embeddings, no_face
+        return PrimaryFaces(embeddings, no_face, qualities)
 
-    def _primary_results(self, contents: Sequence[bytes]) -> list[CachedFaces]:
+    def _cached_quality(self, data: bytes, cached: CachedFaces) -> FaceQuality:
+        """The quality of a cache hit's face: the image decoded and the face aligned again, not detected."""
+        aligned = align_face(
+            decode_image(data), cached.faces[0], chip=self.embedder.chip, use_detector_landmarks=self.use_detector_landmarks
+        )
+        face = EmbeddedFace(aligned.face, cached.embeddings[0], aligned.chip, aligned.method, aligned.landmarks)
+        return face_quality(face, cached.faces_in_photo)
+
+    def _primary_results(
+        self, contents: Sequence[bytes], *, with_quality: bool = False
+    ) -> tuple[list[CachedFaces], list[FaceQuality | None]]:
+        """The cache entries of uncached images, and (``with_quality``) their chosen faces' quality."""
         if not contents:
-            return []
+            return [], []
         images = [decode_image(data) for data in contents]
         detections = self.detector.detect_batch(images)
         chosen: list[Face] = []
@@ -153,15 +205,23 @@ class FacePipeline:
             face = face_nearest_center(faces, image.shape)
             fallbacks.append(face is None)
             chosen.append(face if face is not None else center_box_face(image.shape))
-        chips = [
-            align_face(image, face, chip=self.embedder.chip, use_detector_landmarks=self.use_detector_landmarks).chip
+        aligned = [
+            align_face(image, face, chip=self.embedder.chip, use_detector_landmarks=self.use_detector_landmarks)
             for image, face in zip(images, chosen, strict=True)
         ]
-        vectors = self.embedder.embed(np.stack(chips))
-        return [
-            CachedFaces(faces=(face,), embeddings=vector[None], fallback=fallback)
-            for face, vector, fallback in zip(chosen, vectors, fallbacks, strict=True)
+        vectors = self.embedder.embed(np.stack([a.chip for a in aligned]))
+        counts = [len(faces) for faces in detections]
+        results = [
+            CachedFaces(faces=(face,), embeddings=vector[None], fallback=fallback, faces_in_photo=count)
+            for face, vector, fallback, count in zip(chosen, vectors, fallbacks, counts, strict=True)
         ]
+        qualities: list[FaceQuality | None] = [
+            face_quality(EmbeddedFace(a.face, vector, a.chip, a.method, a.landmarks), count)
+            if with_quality and not fallback
+            else None
+            for a, vector, fallback, count in zip(aligned, vectors, fallbacks, counts, strict=True)
+        ]
+        return results, qualities
 
 
 def _to_cached(found: Sequence[EmbeddedFace], *, fallback: bool, dim: int) -> CachedFaces:

@@ -6,7 +6,8 @@ Contract:
   the eye centres in image pixels, the variance of the Laplacian of the grey chip (blur: lower is
   blurrier; measured on the embedder's own chip, 150x150 for dlib, 112x112 for ArcFace), pose from
   the five landmarks the face was aligned to (roll in degrees; yaw and pitch as the nose's offset
-  from the eyes' midpoint in eye distances), the detector's score, and how many faces the photo had.
+  from the eyes' midpoint in eye distances), the detector's score, and how many faces the photo had
+  (``None`` when unknown: a batch face read from a cache entry written before the count was stored).
   A face read back from the cache (no chip, no landmarks) gets NaN for what it cannot measure.
 * :class:`QualityMinimums` holds the limits (``QualityMinimums.from_env``: ``FACECORE_QUALITY_*``,
   the one place the API and the dashboard read them from) and :meth:`QualityMinimums.problems` says, in sentences,
@@ -46,7 +47,7 @@ class FaceQuality:
     yaw: float
     pitch: float
     detector_score: float
-    faces_in_photo: int
+    faces_in_photo: int | None
 
     def as_dict(self) -> dict[str, Any]:
         return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in vars(self).items()}
@@ -96,7 +97,8 @@ class QualityMinimums:
             found.append(
                 f"the face is turned aside (yaw {abs(q.yaw):.2f} eye distances, at most {self.max_abs_yaw:.2f})"
             )
-        if self.max_faces_in_photo is not None and q.faces_in_photo > self.max_faces_in_photo:
+        counted = q.faces_in_photo is not None and self.max_faces_in_photo is not None
+        if counted and q.faces_in_photo > self.max_faces_in_photo:
             found.append(f"the photo has {q.faces_in_photo} faces; enrol from a photo of one person")
         return found
 
@@ -129,8 +131,8 @@ def laplacian_variance(chip: np.ndarray) -> float:
     return float(cv2.Laplacian(grey.astype(np.float64), cv2.CV_64F).var())
 
 
-def face_quality(face: EmbeddedFace, faces_in_photo: int) -> FaceQuality:
-    """The quality record of one face of a photo that had ``faces_in_photo`` faces."""
+def face_quality(face: EmbeddedFace, faces_in_photo: int | None) -> FaceQuality:
+    """The quality record of one face of a photo that had ``faces_in_photo`` faces (None: unknown)."""
     nan = float("nan")
     eye_distance, roll, yaw, pitch = nan, nan, nan, nan
     landmarks = face.landmarks if face.landmarks is not None else face.face.landmarks
@@ -154,7 +156,7 @@ def face_quality(face: EmbeddedFace, faces_in_photo: int) -> FaceQuality:
         yaw=yaw,
         pitch=pitch,
         detector_score=float(face.face.score),
-        faces_in_photo=int(faces_in_photo),
+        faces_in_photo=None if faces_in_photo is None else int(faces_in_photo),
     )
 
 

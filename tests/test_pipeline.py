@@ -92,6 +92,10 @@ def test_primary_face_falls_back_to_center_box(tmp_path, hog_pipeline):
     embeddings, no_face = hog_pipeline.embed_primary_faces([path])
     assert no_face.tolist() == [True]
     assert embeddings.shape == (1, 128)
+    # With quality: the same vector, and no quality for a face that was not found.
+    found = hog_pipeline.embed_primary_faces_with_quality([path])
+    assert found.no_face.tolist() == [True] and found.qualities == [None]
+    np.testing.assert_array_equal(found.embeddings, embeddings)
     # The vector is the one of the chip aligned on the documented centre box ...
     (centre,) = hog_pipeline.embed_faces(image, [center_box_face(image.shape)])
     assert centre.face.detector == CENTER_BOX_FACE_NAME

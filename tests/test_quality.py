@@ -87,6 +87,14 @@ def test_minimums_come_from_the_environment() -> None:
         QualityMinimums.from_env({"FACECORE_QUALITY_MIN_BLUR": "sharp"})
 
 
+def test_an_unknown_face_count_is_not_refused(pipeline: FacePipeline, obama: np.ndarray) -> None:
+    """A batch face read from an old cache entry has no count (None); a maximum cannot refuse it."""
+    (face,) = pipeline.process(obama)
+    strict = QualityMinimums(max_faces_in_photo=1)
+    assert strict.problems(face_quality(face, None)) == [] and face_quality(face, None).as_dict()["faces_in_photo"] is None
+    assert "the photo has 2 faces" in strict.problems(face_quality(face, 2))[0]
+
+
 def test_the_api_returns_the_record_and_refuses_a_poor_enrolment(
     tmp_path: Path, pipeline: FacePipeline, obama: np.ndarray
 ) -> None:

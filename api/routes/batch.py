@@ -6,6 +6,9 @@ the API's zip limit) are checked whole before anything is answered: a bad file i
 sentence and no rows. The answer is ``text/csv`` streamed page by page
 (``facecore.evaluation.batch_verify.verify_pages``), decided with the threshold
 ``api.calibration.deciding`` chooses, named in the ``X-Operating-Point`` header and on every row.
+Each row ends with the quality of the face used from each image (``batch_verify.QUALITY_COLUMNS``),
+judged against the API's minimums (``ApiConfig.quality``, i.e. ``QualityMinimums.from_env``); the
+detector runs once per image (``Engine.embed_primary_faces_with_quality``).
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ def verify_batch(
     audit: AuditDep,
     threshold: ThresholdQuery = None,
 ) -> StreamingResponse:
-    """1:1 for many pairs at once: distance, decision and confidence per pair, as CSV."""
+    """1:1 for many pairs at once: distance, decision, confidence and each face's quality per pair, as CSV."""
     table = read_upload(pairs, "pairs", MAX_CSV_BYTES)
     archive = read_upload(images, "images", engine.config.max_zip_bytes)
     folder = Path(tempfile.mkdtemp(prefix="facecore-batch-"))
@@ -59,7 +62,9 @@ def verify_batch(
 
     def rows() -> Iterator[str]:
         try:
-            yield from verify_pages(pair_set, engine.embed_primary_faces, chosen, metric=METRIC)
+            yield from verify_pages(
+                pair_set, engine.embed_primary_faces_with_quality, chosen, metric=METRIC, minimums=engine.config.quality
+            )
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
