@@ -28,9 +28,10 @@ from facecore.gallery.pg_database import PgConnection
 #: Faces of one model version past which an HNSW index is built: the exact scan's p50 is 5.5 ms at 2k,
 #: 21 ms at 10k and 102 ms at 100k faces, HNSW's 2 to 10 ms (bench/gallery_scale.py, docs/benchmarks.md).
 HNSW_MIN_FACES = int(os.environ.get("FACECORE_PG_HNSW_MIN_FACES", "5000"))
-#: The HNSW candidate list per query: recall@1 0.9967 with 40 or 100, 1.0 with 200 at 100k faces (pgvector's
-#: default, 40, gave 0.73 on random vectors in the issue); 100 leaves a margin for larger galleries.
-EF_SEARCH = int(os.environ.get("FACECORE_PG_EF_SEARCH", "100"))
+#: The HNSW candidate list per query. recall@1 at 100k faces: 0.9967 with 40 or 100, 1.0 with 200; at 1M:
+#: 0.94 with 40, 0.97 with 100, 0.99 with 200 (p50 2.9 ms). pgvector's default, 40, gave 0.73 on random
+#: vectors in the issue. 200 keeps recall@1 >= 0.99 up to 1M faces.
+EF_SEARCH = int(os.environ.get("FACECORE_PG_EF_SEARCH", "200"))
 _HNSW_M = 16
 _HNSW_EF_CONSTRUCTION = 64
 
