@@ -31,7 +31,10 @@ up. Reported: faces in the gallery, COPY insert rate, HNSW build seconds, the id
 HTTP (upload -> JSON answer, one request at a time) p50 / p95 in ms, the share of enrolled probes
 named right (the largest face's ``name``), the share of stranger probes rejected (``unknown``), the CPU
 count and the load average. LFW comes from ``--data-home``, else ``$FACECORE_LFW_HOME``, else the
-bundled mini LFW. The last line printed is the JSON report.
+bundled mini LFW. For a breakdown, the same process then times the store's own search
+(``PostgresGallery.search``, k = 5, of 50 fresh faces of synthetic identities) and the face count that
+every ``/identify`` answer carries (``index_size``). The table is VACUUMed after the COPY (as autovacuum
+would leave it) before the index is built. The last line printed is the JSON report.
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ import _repo_path  # noqa: F401
 import httpx
 import numpy as np
 from api_throughput import REPO_ROOT, free_port, wait_for_health
-from gallery_scale import MIN_SEEDS, copy_faces, embed_lfw_seeds, real_seeds, realistic_gallery
+from gallery_scale import MIN_SEEDS, copy_faces, embed_lfw_seeds, latencies, real_seeds, realistic_gallery
 
 from api.config import ApiConfig
 from facecore.cache import default_cache_dir
@@ -61,6 +64,7 @@ from facecore.gallery.names import name_key
 from facecore.gallery.postgres import PostgresGallery
 from facecore.images import image_hash
 
+STORE_QUERIES = 50  # fresh faces of synthetic identities, searched in-process for the breakdown
 SPARE_PEOPLE = 10  # drawn beyond --people, in case some enrolment photos have no face (excluded from seeds too)
 
 
@@ -127,7 +131,7 @@ def main() -> None:
     if len(real_seeds(cache_dir, model, args.seeds, required=0, exclude=excluded)) < MIN_SEEDS:
         embedded = embed_lfw_seeds(cache_dir, model, home, args.lfw_seeds)
     seeds = real_seeds(cache_dir, model, args.seeds, exclude=excluded)
-    vectors, _ = realistic_gallery(seeds, args.faces, args.faces_per_identity, 0, rng)
+    vectors, queries = realistic_gallery(seeds, args.faces, args.faces_per_identity, STORE_QUERIES, rng)
     identities = -(-args.faces // args.faces_per_identity)
 
     import pgserver
@@ -142,6 +146,11 @@ def main() -> None:
         insert_s = copy_faces(gallery, vectors, person_ids[np.arange(args.faces) // args.faces_per_identity], model)
         del vectors
         start = time.perf_counter()
+        with gallery.database.connection() as db:  # a settled table, as autovacuum leaves it (visibility map)
+            db.execute("VACUUM (ANALYZE) faces")
+            db.execute("VACUUM (ANALYZE) people")
+        vacuum_s = time.perf_counter() - start
+        start = time.perf_counter()
         with gallery.database.connection() as db:
             assert pg_search.ensure_index(db, model, min_faces=0)
         index_s = time.perf_counter() - start
@@ -155,8 +164,6 @@ def main() -> None:
         )
         startup_s = wait_for_health(base, api)  # no key yet: loopback callers need none
         _, secret = create_key(gallery.database, "bench-api-identify-scale", "enrol")
-        gallery.close()
-        gallery = None
         with httpx.Client(base_url=base, timeout=300, headers={"X-API-Key": secret}) as client:
             health = client.get("/health").json()
             if health["model_version"] != model:
@@ -216,6 +223,13 @@ def main() -> None:
                     elif answer["faces"][0]["person_id"] is None:
                         rejected += 1
             threshold = answer["threshold"]
+
+        # The breakdown, in this process: the store's search alone (k = 5, as /identify) and the face count
+        # every /identify answer carries (gallery_faces).
+        search_p50, search_p95, _ = latencies(
+            lambda q, k: [m.face_id for m in gallery.search(q, k, model_version=model)], queries, 5
+        )
+        count_p50, count_p95, _ = latencies(lambda q, k: [gallery.index_size(model)], queries[:10], 1)
     finally:
         if gallery is not None:
             gallery.close()
@@ -238,6 +252,7 @@ def main() -> None:
         "people_copy_s": round(people_s, 2),
         "insert_s": round(insert_s, 2),
         "insert_per_s": round(args.faces / insert_s),
+        "vacuum_s": round(vacuum_s, 2),
         "index_build_s": round(index_s, 1),
         "ef_search": pg_search.EF_SEARCH,
         "server_startup_s": round(startup_s, 1),
@@ -248,6 +263,10 @@ def main() -> None:
         "identify_requests": len(times),
         "identify_p50_ms": percentile_ms(times, 50),
         "identify_p95_ms": percentile_ms(times, 95),
+        "store_search_k5_p50_ms": round(search_p50, 2),
+        "store_search_k5_p95_ms": round(search_p95, 2),
+        "face_count_p50_ms": round(count_p50, 2),
+        "face_count_p95_ms": round(count_p95, 2),
         "enrolled_probes": enrolled_probes,
         "enrolled_named_right": right,
         "enrolled_named_wrong": wrong,

@@ -420,6 +420,9 @@ def api_identify_scale(tmp_path: Path, home: Path) -> None:
     assert report["enrolled_people"] == 3 and report["gallery_faces"] == 3000 + 3
     assert report["insert_per_s"] > 0 and report["index_build_s"] >= 0 and report["server_startup_s"] > 0
     assert report["identify_requests"] == 6 and 0 < report["identify_p50_ms"] <= report["identify_p95_ms"]
+    for timing in ("store_search_k5", "face_count"):
+        assert 0 < report[f"{timing}_p50_ms"] <= report[f"{timing}_p95_ms"], report
+    assert report["vacuum_s"] >= 0 and report["ef_search"] >= 5 and 0 < report["threshold"] < 1
     # Another photo of each enrolled person is named as that person (LFW photos, HOG + dlib-keras: 98.7% on View 2).
     assert report["enrolled_probes"] == report["enrolled_named_right"] == 3
     assert report["enrolled_named_right_share"] == 1.0
