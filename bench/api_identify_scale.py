@@ -13,14 +13,15 @@ identity (``synthetic-000123``), people and faces both loaded with COPY. **The p
 seeds**: the cache entries of every photo of every LFW person this run may enrol or probe with (by
 ``facecore.images.image_hash`` of the file bytes, the cache keys' first part) are left out, so no
 synthetic identity sits on a probe person. With fewer than 50 usable cached vectors the first photo of
-``--lfw-seeds`` LFW people is embedded first, as ``gallery_scale.py`` does. Then the HNSW index is
-built (``pg_search.ensure_index``), and the gallery is ANALYZEd.
+``--lfw-seeds`` LFW people is embedded first, as ``gallery_scale.py`` does. The tables are then
+VACUUMed and ANALYZEd (as autovacuum would leave them) and the HNSW index is built
+(``pg_search.ensure_index``).
 
 **The API.** ``uvicorn api.main:app`` in its own process on a free loopback port with
-``FACECORE_GALLERY_URL`` pointing at that PostgreSQL. Once it answers ``/health``, the bench creates an
-``enrol`` API key in the gallery and sends it with every later request (so the path is the production one: key lookup and
-audit row per request), with the per-key rate limit off (``FACECORE_API_RATE_PER_MINUTE=0``) so that no
-request is a 429. Everything else is the API's default configuration and threshold.
+``FACECORE_GALLERY_URL`` pointing at that PostgreSQL. Once it answers ``/health`` (no key exists yet, so
+loopback callers need none), the bench creates an ``enrol`` API key in the gallery and sends it with
+every later request (the production path: a key lookup and an audit row per request), with the per-key
+rate limit off (``FACECORE_API_RATE_PER_MINUTE=0``) so that no request is a 429. Everything else is the API's default configuration and threshold.
 
 **What is measured.** ``--people`` LFW people with 2+ photos (default 20, drawn with a fixed seed) are
 enrolled through ``POST /people`` and ``POST /people/{id}/faces`` with their first photo (a person whose
@@ -29,12 +30,11 @@ photo has no face is skipped and another drawn); their next photo is then sent t
 as many as ``--people``), who are not enrolled. One identify before the timed ones warms the server
 up. Reported: faces in the gallery, COPY insert rate, HNSW build seconds, the identify round trip over
 HTTP (upload -> JSON answer, one request at a time) p50 / p95 in ms, the share of enrolled probes
-named right (the largest face's ``name``), the share of stranger probes rejected (``unknown``), the CPU
-count and the load average. LFW comes from ``--data-home``, else ``$FACECORE_LFW_HOME``, else the
+named right (the largest face's ``person_id`` is theirs), the share of stranger probes rejected
+(``unknown``; of those where a face was found), the CPU count and the load average. LFW comes from ``--data-home``, else ``$FACECORE_LFW_HOME``, else the
 bundled mini LFW. For a breakdown, the same process then times the store's own search
 (``PostgresGallery.search``, k = 5, of 50 fresh faces of synthetic identities) and the face count that
-every ``/identify`` answer carries (``index_size``). The table is VACUUMed after the COPY (as autovacuum
-would leave it) before the index is built. The last line printed is the JSON report.
+every ``/identify`` answer carries (``index_size``). The last line printed is the JSON report.
 """
 
 from __future__ import annotations
