@@ -49,6 +49,7 @@ import os
 import sqlite3
 import tempfile
 import time
+from collections.abc import Collection
 from pathlib import Path
 
 import _data
@@ -66,8 +67,14 @@ from facecore.gallery import faiss_hnsw
 MIN_SEEDS = 50
 
 
-def real_seeds(cache_dir: Path, model: str, limit: int, *, required: int = MIN_SEEDS) -> np.ndarray:
-    """One vector per cached image for ``model`` (its primary face; no flip TTA variants)."""
+def real_seeds(
+    cache_dir: Path, model: str, limit: int, *, required: int = MIN_SEEDS, exclude: Collection[str] = frozenset()
+) -> np.ndarray:
+    """One vector per cached image for ``model`` (its primary face; no flip TTA variants).
+
+    ``exclude``: content hashes (``facecore.images.image_hash`` of the file bytes, the keys' first part)
+    of images whose vectors must not be seeds, e.g. every photo of the people a benchmark probes with.
+    """
     path = cache_dir / "embeddings.sqlite"
     if not path.is_file():
         rows = []
@@ -78,7 +85,7 @@ def real_seeds(cache_dir: Path, model: str, limit: int, *, required: int = MIN_S
     vectors = []
     for key, payload in rows:
         parts = key.split("|")
-        if parts[-2] != model or parts[-1] != "primary" or parts[0] in seen:
+        if parts[-2] != model or parts[-1] != "primary" or parts[0] in seen or parts[0] in exclude:
             continue
         cached = CachedFaces.from_bytes(payload)
         if cached.fallback or not len(cached.embeddings):
@@ -196,11 +203,35 @@ def exact_reference(vectors: np.ndarray, queries: np.ndarray) -> dict[int, list[
     return {k: [row[:k] for row in ids] for k in (1, 10)}
 
 
+def copy_faces(gallery, vectors: np.ndarray, person_ids: np.ndarray, model: str) -> float:
+    """COPY ``vectors`` into a ``PostgresGallery``'s faces (row ``i`` to person ``person_ids[i]``, a
+    placeholder image and chip, ``model``'s version), then ANALYZE; the seconds the COPY took."""
+    from pgvector import Vector
+
+    def seed_rows(db) -> None:
+        db.execute("INSERT INTO images (sha256, data) VALUES ('bench', '\\x00') ON CONFLICT DO NOTHING")
+        db.execute("INSERT INTO chips (sha256, png) VALUES ('bench', '\\x00') ON CONFLICT DO NOTHING")
+
+    gallery.database.write(seed_rows)
+    start = time.perf_counter()
+    columns = "person_id, image_sha256, chip_sha256, box, detector, model_version, embedding, created"
+    with (
+        gallery.database.connection() as db,
+        db.raw.transaction(),
+        db.raw.cursor().copy(f"COPY faces ({columns}) FROM STDIN") as copy,
+    ):
+        for person_id, vector in zip(person_ids.tolist(), vectors, strict=True):
+            copy.write_row((person_id, "bench", "bench", "[0, 0, 1, 1]", "bench", model, Vector(vector), 0.0))
+    took = time.perf_counter() - start
+    with gallery.database.connection() as db:
+        db.execute("ANALYZE faces")
+    return took
+
+
 def pgvector_runs(
     vectors: np.ndarray, queries: np.ndarray, exact: dict, ef_values: list[int], model: str, exact_queries: int = 100
 ) -> list[dict]:
     import pgserver
-    from pgvector import Vector
 
     from facecore.gallery import pg_search
     from facecore.gallery.postgres import PostgresGallery
@@ -210,24 +241,8 @@ def pgvector_runs(
     try:
         gallery = PostgresGallery(server.get_uri())
         person = gallery.create_person("Synthetic")
-
-        def seed_rows(db) -> None:
-            db.execute("INSERT INTO images (sha256, data) VALUES ('bench', '\\x00') ON CONFLICT DO NOTHING")
-            db.execute("INSERT INTO chips (sha256, png) VALUES ('bench', '\\x00') ON CONFLICT DO NOTHING")
-
-        gallery.database.write(seed_rows)
-        start = time.perf_counter()
-        columns = "person_id, image_sha256, chip_sha256, box, detector, model_version, embedding, created"
-        with (
-            gallery.database.connection() as db,
-            db.raw.transaction(),
-            db.raw.cursor().copy(f"COPY faces ({columns}) FROM STDIN") as copy,
-        ):
-            for vector in vectors:
-                copy.write_row((person.id, "bench", "bench", "[0, 0, 1, 1]", "bench", model, Vector(vector), 0.0))
-        insert_s = time.perf_counter() - start
+        insert_s = copy_faces(gallery, vectors, np.full(len(vectors), person.id), model)
         with gallery.database.connection() as db:
-            db.execute("ANALYZE faces")
             first_id = db.execute("SELECT min(id) FROM faces").fetchone()[0]
 
         def search(exact_scan: bool):

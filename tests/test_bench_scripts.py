@@ -406,13 +406,38 @@ def operating_point_transfer(tmp_path: Path, home: Path) -> None:
     assert 0 <= report["max_far_estimate_gap_below_0.8"] <= 1 and report["seconds"] > 0
 
 
+def api_identify_scale(tmp_path: Path, home: Path) -> None:
+    report = run_bench(
+        "api_identify_scale.py", "--faces", "3000", "--people", "3", "--strangers", "3", "--probes", "1",
+        "--lfw-seeds", "60", tmp_path=tmp_path,
+    ).json()  # fmt: skip
+    # The tmp cache starts empty: the first photo of 60 mini-LFW people is embedded (HOG may miss a few), and the
+    # photos of the people drawn as probes (3 + 10 spare to enrol, 3 strangers) are no seeds.
+    assert report["lfw_photos_embedded_now"] == 60 and 40 <= report["seeds"] <= 60
+    assert report["probe_people_images_excluded_from_seeds"] >= 13 * 2 + 3  # 2+ photos each, 1+ per stranger
+    assert report["model_version"] == "dlib_resnet_v1-keras" and report["dim"] == 128  # the API's default, HOG + dlib-keras
+    assert report["synthetic_faces"] == 3000 and report["synthetic_people"] == 750  # 4 faces per identity
+    assert report["enrolled_people"] == 3 and report["gallery_faces"] == 3000 + 3
+    assert report["insert_per_s"] > 0 and report["index_build_s"] >= 0 and report["server_startup_s"] > 0
+    assert report["identify_requests"] == 6 and 0 < report["identify_p50_ms"] <= report["identify_p95_ms"]
+    for timing in ("store_search_k5", "face_count"):
+        assert 0 < report[f"{timing}_p50_ms"] <= report[f"{timing}_p95_ms"], report
+    assert report["vacuum_s"] >= 0 and report["ef_search"] >= 5 and 0 < report["threshold"] < 1
+    # Another photo of each enrolled person is named as that person (LFW photos, HOG + dlib-keras: 98.7% on View 2).
+    assert report["enrolled_probes"] == report["enrolled_named_right"] == 3
+    assert report["enrolled_named_right_share"] == 1.0
+    rejected, no_face = report["strangers_rejected"], report["strangers_no_face"]
+    assert report["stranger_probes"] == 3 and 0 <= rejected <= 3 - no_face
+    assert report["cpu"] == os.cpu_count() and len(report["load_avg_before"]) == 3
+
+
 QUICK_RUNS: dict[str, Callable[[Path, Path], None]] = {
     f"{check.__name__}.py": check
     for check in (
         lfw_benchmark, embedding_throughput, stage_timings, backend_parity, identify_speed, arcface_view1,
         arcface_throughput, api_throughput, analysis_speed, app_speed, model_selection, derive_mtcnn_template,
         auth_overhead, face_quality, browser_stress, gallery_scale, operating_point_transfer, verify_latency,
-        model_fusion,
+        model_fusion, api_identify_scale,
     )
 }  # fmt: skip
 FULL_LFW_RUNS = {"classroom_training.py"}
