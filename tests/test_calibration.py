@@ -57,7 +57,7 @@ def stored_distances() -> dict[str, np.ndarray]:
 
 
 def test_every_pairs_txt_distance_set_has_its_calibration_entry(stored_distances):
-    assert len(ENTRIES) == 32
+    assert len(ENTRIES) == 44  # dlib: 4 detectors x plain/flip; ArcFace: scrfd plain/flip, mtcnn/hog/haar flip; x 4 metrics
     assert {_key(e) for e in ENTRIES} == set(stored_distances) - {"same"}
     same = stored_distances["same"]
     assert same.shape == (6000,)
