@@ -73,6 +73,7 @@ class PostgresGallery:
         self.chips_dir = Path(tempfile.gettempdir()) / "facecore-chips" / self._database.database_id
         self.chips_dir.mkdir(parents=True, exist_ok=True)
         self._adds = 0
+        self._counts: dict[str, tuple[int, int]] = {}  # model version -> (revision, faces): see index_size
 
     def __repr__(self) -> str:
         return f"PostgresGallery({safe_url(self.url)!r})"
@@ -331,8 +332,21 @@ class PostgresGallery:
         return identify_decision(self.search(embedding, k, model_version=model_version), threshold=threshold, rule=rule)
 
     def index_size(self, model_version: str) -> int:
-        """How many faces a search of ``model_version`` looks through."""
-        return int(self._one("SELECT COUNT(*) FROM faces WHERE model_version = ?", (model_version,))[0])
+        """How many faces a search of ``model_version`` looks through.
+
+        Counting a million rows takes ~70 ms (bench/api_identify_scale.py), and every identify answer
+        reports this number, so the count is kept per model version with the revision it was read at
+        and read again only after a write (every write bumps the revision). A write that lands between
+        the two reads makes the next call count again, never a stale count stay.
+        """
+        with self._db() as db:
+            revision = read_revision(db)
+            cached = self._counts.get(model_version)
+            if cached is not None and cached[0] == revision:
+                return cached[1]
+            count = int(db.execute("SELECT COUNT(*) FROM faces WHERE model_version = ?", (model_version,)).fetchone()[0])
+        self._counts[model_version] = (revision, count)
+        return count
 
     # ------------------------------------------------------------------ export, stats, repair
 
