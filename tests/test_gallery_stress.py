@@ -24,6 +24,7 @@ from PIL import Image
 
 from facecore.config import PipelineConfig
 from facecore.gallery import Gallery, GalleryError, open_gallery
+from facecore.gallery.database import is_busy
 from facecore.pipeline import FacePipeline
 from facecore.types import EmbeddedFace, Face
 
@@ -200,7 +201,7 @@ def _someone_is_writing(root: Path) -> bool:
         db.execute("ROLLBACK")
         return False
     except sqlite3.OperationalError as exc:
-        if "locked" not in str(exc) and "busy" not in str(exc):
+        if not is_busy(exc):  # busy, locked, or the WAL index being rebuilt after a kill
             raise
         return True
     finally:

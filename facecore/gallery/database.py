@@ -96,9 +96,12 @@ _SCHEMA = (
 T = TypeVar("T")
 
 
-def _is_busy(exc: BaseException) -> bool:
+def is_busy(exc: BaseException) -> bool:
+    """Whether ``exc`` is a transient lock conflict worth trying again: SQLITE_BUSY or SQLITE_LOCKED, or
+    SQLITE_PROTOCOL ("locking protocol"), which WAL mode raises when another connection is rebuilding the
+    WAL index, e.g. the first one in after a writer was killed."""
     text = str(exc).lower()
-    return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
+    return isinstance(exc, sqlite3.OperationalError) and any(w in text for w in ("locked", "busy", "locking protocol"))
 
 
 def _backoff(attempt: int) -> None:
@@ -159,7 +162,7 @@ class Database:
             try:
                 return action()
             except sqlite3.OperationalError as exc:
-                if not _is_busy(exc) or attempt + 1 == _WRITE_ATTEMPTS:
+                if not is_busy(exc) or attempt + 1 == _WRITE_ATTEMPTS:
                     raise
                 _backoff(attempt)
         raise AssertionError("unreachable")
