@@ -160,3 +160,34 @@ def gallery_at(url_at):
     from facecore.gallery import open_gallery
 
     return lambda path: open_gallery(url_at(path))
+
+
+# ----------------------------------------------------------------------------- dlib's own chips
+
+#: Faces in :func:`dlib_chips`, the oracle set the dlib ports are checked on.
+N_ORACLE_FACES = 60
+
+
+@pytest.fixture(scope="session")
+def dlib_chips(lfw_home: Path):
+    """Chips made by dlib's own pipeline (HOG, 5-point shape, get_face_chip) from many LFW people: the
+    inputs on which the Keras port and the onnxruntime graph are checked against dlib itself."""
+    import dlib
+    import face_recognition_models
+    import numpy as np
+
+    from facecore.images import load_image
+
+    detector = dlib.get_frontal_face_detector()
+    predictor = dlib.shape_predictor(face_recognition_models.pose_predictor_five_point_model_location())
+    people = sorted((lfw_home / "lfw_home" / "lfw_funneled").iterdir())
+    chips = []
+    # People spread over the alphabet (every 57th of full LFW, every 4th of the bundled mini LFW).
+    for person in people[:: max(1, len(people) // 100)]:
+        image = load_image(sorted(person.glob("*.jpg"))[0])
+        if found := detector(image, 1):
+            chips.append(dlib.get_face_chip(image, predictor(image, found[0]), size=150, padding=0.25))
+        if len(chips) == N_ORACLE_FACES:
+            break
+    assert len(chips) == N_ORACLE_FACES
+    return np.stack(chips)

@@ -6,18 +6,15 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import dlib
-import face_recognition_models
 import numpy as np
 import onnx
 import pytest
 
 from facecore.embedding import EMBEDDERS, get_embedder
 from facecore.embedding.dlib_onnx import IR_VERSION, OPSET, load_onnx_model
-from facecore.images import load_image
+from tests.conftest import N_ORACLE_FACES
 from tests.test_architecture import REPO
 
-N_ORACLE_FACES = 60
 # The Keras port's bars (tests/test_embedding.py). Measured on the bundled mini LFW's 60 faces (onnxruntime
 # 1.32, 2 threads): max abs diff 3.9e-7 vs dlib and vs the Keras port; cosine (in float64) 1 - 3e-13 vs
 # both. The cosine is computed in float64: in float32 its own rounding (~1e-7) shows, e.g. 0.99999976
@@ -26,21 +23,6 @@ MIN_COSINE = 0.9999999
 MAX_ABS_DIFF = 1e-6
 
 
-@pytest.fixture(scope="module")
-def dlib_chips(lfw_home) -> np.ndarray:
-    """As tests/test_embedding.py: chips cut by dlib (HOG, 5-point shape, get_face_chip), many LFW people."""
-    detector = dlib.get_frontal_face_detector()
-    predictor = dlib.shape_predictor(face_recognition_models.pose_predictor_five_point_model_location())
-    people = sorted((lfw_home / "lfw_home" / "lfw_funneled").iterdir())
-    chips = []
-    for person in people[:: max(1, len(people) // 100)]:
-        image = load_image(sorted(person.glob("*.jpg"))[0])
-        if found := detector(image, 1):
-            chips.append(dlib.get_face_chip(image, predictor(image, found[0]), size=150, padding=0.25))
-        if len(chips) == N_ORACLE_FACES:
-            break
-    assert len(chips) == N_ORACLE_FACES
-    return np.stack(chips)
 
 
 @pytest.fixture(scope="module")

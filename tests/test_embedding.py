@@ -2,35 +2,11 @@
 
 from __future__ import annotations
 
-import dlib
-import face_recognition_models
 import numpy as np
 import pytest
 
 from facecore.embedding import EMBEDDERS, get_embedder
-from facecore.images import load_image
-
-N_ORACLE_FACES = 60
-
-
-@pytest.fixture(scope="module")
-def dlib_chips(lfw_home) -> np.ndarray:
-    """Chips made by dlib's own pipeline (HOG, 5-point shape, get_face_chip) from many LFW people."""
-    detector = dlib.get_frontal_face_detector()
-    predictor = dlib.shape_predictor(face_recognition_models.pose_predictor_five_point_model_location())
-    people = sorted((lfw_home / "lfw_home" / "lfw_funneled").iterdir())
-    chips = []
-    # People spread over the alphabet (every 57th of full LFW, every 4th of the bundled mini LFW).
-    for person in people[:: max(1, len(people) // 100)]:
-        image = load_image(sorted(person.glob("*.jpg"))[0])
-        found = detector(image, 1)
-        if found:
-            shape = predictor(image, found[0])
-            chips.append(dlib.get_face_chip(image, shape, size=150, padding=0.25))
-        if len(chips) == N_ORACLE_FACES:
-            break
-    assert len(chips) == N_ORACLE_FACES
-    return np.stack(chips)
+from tests.conftest import N_ORACLE_FACES
 
 
 @pytest.fixture(scope="module")
