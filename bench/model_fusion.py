@@ -28,7 +28,6 @@ and the stored pairs.txt distances of both configurations.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -36,7 +35,7 @@ from pathlib import Path
 
 import _repo_path  # noqa: F401  (puts the repo root on sys.path)
 import numpy as np
-from model_selection import parse_config
+from model_selection import emit_report, parse_config
 
 from facecore.cache import EmbeddingCache
 from facecore.evaluation.lfw import embed_lfw_pairs
@@ -154,10 +153,7 @@ def main() -> None:
         "load_average": os.getloadavg(),
         "rows": rows,
     }
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=1) + "\n")
-    print(json.dumps(report))
+    emit_report(report, args.json)
     if args.write:
         write_fusion_recipe(recipe(first, second, report["command"]))
 

@@ -67,6 +67,14 @@ def parse_config(text: str) -> PipelineConfig:
     )
 
 
+def emit_report(report: dict, path: Path | None) -> None:
+    """Print ``report`` as one JSON line (the last line the tests read) and, given a path, write it there too."""
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report, indent=1) + "\n")
+    print(json.dumps(report))
+
+
 def view1(config: PipelineConfig, home: Path, cache: EmbeddingCache) -> dict[str, dict]:
     """Per metric: the threshold chosen on pairsDevTrain, and accuracy/AUC on pairsDevTest."""
     train = embed_lfw_pairs(home, config, subset="dev_train", cache=cache)
@@ -174,10 +182,7 @@ def main() -> None:
         "load_average": os.getloadavg(),
         "rows": rows,
     }
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=1) + "\n")
-    print(json.dumps(report))
+    emit_report(report, args.json)
     if args.write_calibration:
         write_calibrations(calibrations)
         write_lfw_distances(distances, same)
