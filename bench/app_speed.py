@@ -155,11 +155,11 @@ def sidebar_settings(detector: str, model: str) -> dict[str, str]:
     """The sidebar choices (label -> option as shown) for a detector and model other than the defaults."""
     from facecore.config import DEFAULT_DETECTOR
     from facecore.embedding.base import DEFAULT_EMBEDDER
-    from ui.settings import model_label
+    from ui.settings import detector_label, model_label
 
     settings = {}
     if detector != DEFAULT_DETECTOR:
-        settings["Face detector"] = "Haar" if detector == "haar" else detector.upper()
+        settings["Face detector"] = detector_label(detector)
     if model != DEFAULT_EMBEDDER:
         settings["Embedding model"] = model_label(model)
     return settings

@@ -82,6 +82,11 @@ def model_options() -> list[str]:
     return [*registered, *(path.name for path in saved_models())]
 
 
+def detector_label(detector: str) -> str:
+    """A detector picker entry as shown: ``HOG``, ``MTCNN``, ``SCRFD``, ``Haar``."""
+    return "Haar" if detector == "haar" else detector.upper()
+
+
 def model_label(model: str) -> str:
     """A model picker entry as shown: ``dlib-keras (pretrained)``, or the kept file's name."""
     if model in EMBEDDERS and EMBEDDERS.get(model).pretrained:
@@ -209,7 +214,7 @@ def settings_sidebar() -> Settings:
             "Face detector",
             detectors,
             key="detector",
-            format_func=lambda name: name.upper() if name != "haar" else "Haar",
+            format_func=detector_label,
             help=_help(DETECTORS, detectors),
         )
         st.selectbox(
