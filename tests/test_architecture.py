@@ -147,3 +147,26 @@ def test_the_light_parts_load_no_model_library() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "", f"importing the light parts loaded {out.stdout.strip()}"
+
+
+def test_every_gallery_store_offers_every_method_the_pages_and_the_api_call() -> None:
+    """Each store implements the whole ``GalleryStore`` protocol, and everything ``GalleryBase`` leaves to a store."""
+    import inspect
+
+    from facecore.gallery.base import GalleryBase
+    from facecore.gallery.postgres import PostgresGallery
+    from facecore.gallery.store import Gallery
+    from facecore.gallery.stores import GalleryStore
+
+    wanted = {name for name in vars(GalleryStore) if not name.startswith("_")}
+    left_to_stores = {
+        name for name, member in vars(GalleryBase).items()
+        if callable(getattr(member, "__func__", member)) and "raise NotImplementedError" in inspect.getsource(getattr(member, "__func__", member))
+    }
+    assert {"add_face", "_nearest", "_one"} <= left_to_stores
+    for store in (Gallery, PostgresGallery):
+        assert issubclass(store, GalleryBase)
+        missing = {name for name in wanted if not hasattr(store, name)}
+        assert not missing, f"{store.__name__} lacks {sorted(missing)}"
+        stubs = {name for name in left_to_stores if vars(GalleryBase)[name] is inspect.getattr_static(store, name)}
+        assert not stubs, f"{store.__name__} leaves {sorted(stubs)} to GalleryBase's stubs"

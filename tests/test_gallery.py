@@ -337,6 +337,32 @@ def test_unknown_ids_are_reported(tmp_path: Path, embedded, model: str, gallery_
     assert stored_images(gallery) == 0  # nothing written for nobody
 
 
+def test_a_face_moved_to_another_person_keeps_its_vector_and_is_identified_as_them(
+    tmp_path: Path, embedded, model: str, gallery_at
+) -> None:
+    """A face enrolled under the wrong name, moved: the API's PATCH /faces/{id}, on each store."""
+    gallery = gallery_at(tmp_path)
+    wrong, right = gallery.create_person("Joe Biden"), gallery.create_person("Barack Obama")
+    data, face = embedded("obama", 1)
+    stored = gallery.add_face(wrong.id, data, face, model)
+    np.testing.assert_array_equal(gallery.face_embedding(stored.id), face.embedding.astype(np.float32))
+
+    moved = gallery.move_face(stored.id, right.id)
+    assert (moved.id, moved.person_id, moved.person_name) == (stored.id, right.id, "Barack Obama")
+    assert (gallery.person(wrong.id).face_count, gallery.person(right.id).face_count) == (0, 1)
+    np.testing.assert_array_equal(gallery.face_embedding(stored.id), face.embedding.astype(np.float32))
+    _, probe = embedded("obama", 2)
+    assert gallery.identify(probe.embedding, threshold=THRESHOLD, model_version=model).name == "Barack Obama"
+
+    with pytest.raises(GalleryError, match="no person with id 999"):
+        gallery.move_face(stored.id, 999)
+    with pytest.raises(GalleryError, match="no face with id 999"):
+        gallery.move_face(999, right.id)
+    with pytest.raises(GalleryError, match="no face with id 999"):
+        gallery.face_embedding(999)
+    assert gallery.face(stored.id).person_id == right.id  # the refused moves changed nothing
+
+
 # ----------------------------------------------------------------------------- persistence
 
 

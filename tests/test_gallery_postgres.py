@@ -245,6 +245,14 @@ def test_two_api_servers_on_one_database_see_each_others_enrolments(
             assert b.get("/health").json()["faces"] == 1
             chip = b.get(f"/faces/{added.json()['id']}/chip")
             assert chip.status_code == 200 and chip.content.startswith(b"\x89PNG")
+            # A face moved on one server is the other person's on the other; its vector stays as stored.
+            jon = b.post("/people", json={"name": "Jon Snow"}).json()
+            moved = a.patch(f"/faces/{added.json()['id']}", json={"person_id": jon["id"]})
+            assert moved.status_code == 200 and moved.json()["person_name"] == "Jon Snow", moved.text
+            assert b.get(f"/people/{jon['id']}").json()["face_count"] == 1
+            vector = b.get(f"/faces/{added.json()['id']}/embedding")
+            assert vector.status_code == 200 and vector.json()["dimension"] == 128, vector.text
+            assert [f["name"] for f in b.post("/identify", files={"image": upload(probe)}).json()["faces"]] == ["Jon Snow"]
     finally:
         for _, process in servers:
             process.terminate()

@@ -32,7 +32,9 @@ Modules, each small enough to read at once:
 * :mod:`~facecore.gallery.postgres`, :mod:`~facecore.gallery.pg_database`, :mod:`~facecore.gallery.pg_search`, :mod:`~facecore.gallery.pg_records`:
   the PostgreSQL store, its schema/pool/transactions, its SQL search (HNSW past a size), its row helpers;
 * :mod:`~facecore.gallery.faiss_hnsw`: the embedded index past its size (HNSW); :mod:`~facecore.gallery.copying`: `gallery copy`;
-* :mod:`~facecore.gallery.store`: the :class:`Gallery` (people, faces, enrolment, search, identify, repair);
+* :mod:`~facecore.gallery.base`: what every store does the same way (people, names, enrolment, the checks
+  of search and identify), written once;
+* :mod:`~facecore.gallery.store`: the :class:`Gallery` (SQLite rows, files, the FAISS search, repair);
 * :mod:`~facecore.gallery.database`: the SQLite schema, per-thread connections, retried transactions;
 * :mod:`~facecore.gallery.index`: stored vectors and the per-model-version FAISS indexes;
 * :mod:`~facecore.gallery.files`: content-hashed file names, atomic writes, chip PNGs, stray files;

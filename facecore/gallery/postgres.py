@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import tempfile
 import time
 from collections.abc import Iterator
@@ -26,10 +25,9 @@ import numpy as np
 import pandas as pd
 
 import facecore.gallery.pg_search as pg_search
+from facecore.gallery.base import GalleryBase, NewFace
 from facecore.gallery.export import frame_from_rows, npz_from_rows
-from facecore.gallery.files import chip_png
-from facecore.gallery.index import as_embedding
-from facecore.gallery.names import clean_name, name_key
+from facecore.gallery.files import atomic_write
 from facecore.gallery.pg_database import PgConnection, PostgresDatabase, read_revision
 from facecore.gallery.pg_records import (
     drop_if_unused,
@@ -39,32 +37,14 @@ from facecore.gallery.pg_records import (
     safe_url,
     vector_of,
 )
-from facecore.gallery.records import (
-    EmbeddedFaceLike,
-    GalleryError,
-    GalleryFace,
-    Person,
-    PipelineLike,
-    RepairReport,
-    as_box,
-    as_bytes,
-    as_id,
-)
-from facecore.images import ImageError, decode_image, image_hash
+from facecore.gallery.records import EmbeddedFaceLike, GalleryError, GalleryFace, RepairReport, as_id
+from facecore.images import image_hash
 from facecore.types import Match
-from facecore.verification.decisions import Identification, Rule, identify_decision
 
-_PERSON_SELECT = (
-    "SELECT p.id, p.name, p.created, (SELECT COUNT(*) FROM faces f WHERE f.person_id = p.id) FROM people p"
-)
-_FACE_SELECT = (
-    "SELECT f.id, f.person_id, p.name, f.image_sha256, f.chip_sha256, f.box, f.score, f.detector, "
-    "f.model_version, f.created FROM faces f JOIN people p ON p.id = f.person_id"
-)
 _INDEX_CHECK_EVERY = 500  # adds between two checks whether a model version has grown past HNSW_MIN_FACES
 
 
-class PostgresGallery:
+class PostgresGallery(GalleryBase):
     """People and their faces in the PostgreSQL database at ``url``."""
 
     def __init__(self, url: str) -> None:
@@ -78,23 +58,15 @@ class PostgresGallery:
     def __repr__(self) -> str:
         return f"PostgresGallery({safe_url(self.url)!r})"
 
-    def __enter__(self) -> PostgresGallery:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+    _PERSON_ORDER = "lower(p.name), p.id"
+    _FACE_SELECT = (
+        "SELECT f.id, f.person_id, p.name, f.image_sha256, f.chip_sha256, f.box, f.score, f.detector, "
+        "f.model_version, f.created FROM faces f JOIN people p ON p.id = f.person_id"
+    )
 
     @property
     def location(self) -> str:
         return safe_url(self.url)
-
-    @property
-    def database(self) -> PostgresDatabase:
-        """``write(fn)`` / ``snapshot()`` for modules that keep their own tables in the gallery database."""
-        return self._database
-
-    def close(self) -> None:
-        self._database.close()
 
     @contextlib.contextmanager
     def _db(self) -> Iterator[PgConnection]:
@@ -109,6 +81,10 @@ class PostgresGallery:
         with self._db() as db:
             return db.execute(query, params).fetchall()
 
+    @staticmethod
+    def _vector_of(stored: Any) -> np.ndarray:
+        return vector_of(stored)
+
     def _with_db(self, read: Any, *args: Any) -> Any:
         with self._db() as db:
             return read(db, *args)
@@ -118,43 +94,6 @@ class PostgresGallery:
             return read_revision(db)
 
     # ------------------------------------------------------------------ people
-
-    def people(self) -> list[Person]:
-        return [Person(*row) for row in self._all(f"{_PERSON_SELECT} ORDER BY lower(p.name), p.id")]
-
-    def person(self, person_id: int) -> Person:
-        row = self._one(f"{_PERSON_SELECT} WHERE p.id = ?", (as_id(person_id),))
-        if row is None:
-            raise GalleryError(f"There is no person with id {person_id} in the gallery.")
-        return Person(*row)
-
-    def find_person(self, name: str) -> Person | None:
-        row = self._one(f"{_PERSON_SELECT} WHERE p.name_key = ?", (name_key(name),))
-        return None if row is None else Person(*row)
-
-    def create_person(self, name: str) -> Person:
-        cleaned = clean_name(name)
-
-        def insert(db: PgConnection) -> int:
-            self._check_name_free(db, cleaned, None)
-            return db.execute(
-                "INSERT INTO people (name, name_key, created) VALUES (?, ?, ?) RETURNING id",
-                (cleaned, name_key(cleaned), time.time()),
-            ).fetchone()[0]
-
-        return self.person(self._database.write(insert))
-
-    def rename_person(self, person_id: int, new_name: str) -> Person:
-        person_id = as_id(person_id)
-        cleaned = clean_name(new_name)
-
-        def rename(db: PgConnection) -> None:
-            self._require_person(db, person_id)
-            self._check_name_free(db, cleaned, person_id)
-            db.execute("UPDATE people SET name = ?, name_key = ? WHERE id = ?", (cleaned, name_key(cleaned), person_id))
-
-        self._database.write(rename)
-        return self.person(person_id)
 
     def delete_person(self, person_id: int) -> None:
         person_id = as_id(person_id)
@@ -167,53 +106,25 @@ class PostgresGallery:
 
         self._forget_chips(self._database.write(delete))
 
-    @staticmethod
-    def _require_person(db: PgConnection, person_id: int) -> str:
-        row = db.execute("SELECT name FROM people WHERE id = ?", (person_id,)).fetchone()
-        if row is None:
-            raise GalleryError(f"There is no person with id {person_id} in the gallery.")
-        return row[0]
-
-    @staticmethod
-    def _check_name_free(db: PgConnection, name: str, person_id: int | None) -> None:
-        row = db.execute("SELECT id, name FROM people WHERE name_key = ?", (name_key(name),)).fetchone()
-        if row is not None and row[0] != person_id:
-            raise GalleryError(f"A person named '{row[1]}' already exists.")
-
     # ------------------------------------------------------------------ faces
 
     def add_face(
         self, person_id: int, image_bytes: bytes, face: EmbeddedFaceLike, model_version: str
     ) -> GalleryFace:
         """Store one embedded face of ``image_bytes`` for a person: image, chip and row in one transaction."""
-        person_id = as_id(person_id)
-        data = as_bytes(image_bytes)
-        vector = as_embedding(face.embedding)
-        box_json = json.dumps(list(as_box(face.face.box)))
-        if not isinstance(model_version, str) or not model_version:
-            raise ValueError("model_version must be a non-empty string")
-        sha = image_hash(data)
-        png = chip_png(face.chip)
-        chip_sha = image_hash(png)
+        new = NewFace.of(person_id, image_bytes, face, model_version)
+        chip_sha = image_hash(new.chip_png)
 
         def insert(db: PgConnection) -> int:
-            name = self._require_person(db, person_id)
-            duplicate = db.execute(
-                "SELECT id FROM faces WHERE person_id = ? AND image_sha256 = ? AND box = ? AND model_version = ?",
-                (person_id, sha, box_json, model_version),
-            ).fetchone()
-            if duplicate is not None:
-                raise GalleryError(f"This face is already in the gallery for {name} (face #{duplicate[0]}).")
-            dim = pg_search.stored_dimension(db, model_version)
-            if dim is not None and dim != vector.size:
-                raise GalleryError(f"This model's faces in the gallery have {dim}-D embeddings, not {vector.size}-D.")
-            db.execute("INSERT INTO images (sha256, data) VALUES (?, ?) ON CONFLICT DO NOTHING", (sha, data))
-            db.execute("INSERT INTO chips (sha256, png) VALUES (?, ?) ON CONFLICT DO NOTHING", (chip_sha, png))
-            score = None if face.face.score is None else float(face.face.score)
+            new.duplicate_check(db, self._require_person(db, new.person_id))
+            new.dimension_check(pg_search.stored_dimension(db, model_version))
+            db.execute("INSERT INTO images (sha256, data) VALUES (?, ?) ON CONFLICT DO NOTHING", (new.image_sha256, new.image))
+            db.execute("INSERT INTO chips (sha256, png) VALUES (?, ?) ON CONFLICT DO NOTHING", (chip_sha, new.chip_png))
             return db.execute(
                 "INSERT INTO faces (person_id, image_sha256, chip_sha256, box, score, detector, model_version, "
                 "embedding, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                (person_id, sha, chip_sha, box_json, score, str(face.face.detector), model_version, vector, time.time()),
+                (new.person_id, new.image_sha256, chip_sha, new.box_json, new.score, new.detector, model_version,
+                 new.vector, time.time()),
             ).fetchone()[0]
 
         face_id = self._database.write(insert)
@@ -222,34 +133,6 @@ class PostgresGallery:
             with self._db() as db:
                 pg_search.ensure_index(db, model_version)
         return self.face(face_id)
-
-    def enrol(self, person_id: int, image_bytes: bytes, pipeline: PipelineLike) -> GalleryFace:
-        """Find the largest face in an uploaded image and add it to a person."""
-        person = self.person(person_id)
-        data = as_bytes(image_bytes)
-        try:
-            image = decode_image(data)
-        except ImageError as exc:
-            raise GalleryError(str(exc)) from exc
-        found = list(pipeline.process(image))
-        if not found:
-            raise GalleryError("No face found in this image.")
-        largest = max(found, key=lambda f: f.face.area)
-        return self.add_face(person.id, data, largest, pipeline.embedder.version)
-
-    def face(self, face_id: int) -> GalleryFace:
-        row = self._one(f"{_FACE_SELECT} WHERE f.id = ?", (as_id(face_id),))
-        if row is None:
-            raise GalleryError(f"There is no face with id {face_id} in the gallery.")
-        return self._gallery_face(row)
-
-    def faces(self, person_id: int | None = None) -> list[GalleryFace]:
-        if person_id is None:
-            rows = self._all(f"{_FACE_SELECT} ORDER BY f.id")
-        else:
-            self.person(person_id)
-            rows = self._all(f"{_FACE_SELECT} WHERE f.person_id = ? ORDER BY f.id", (as_id(person_id),))
-        return [self._gallery_face(row) for row in rows]
 
     def delete_face(self, face_id: int) -> None:
         face_id = as_id(face_id)
@@ -280,8 +163,6 @@ class PostgresGallery:
         if not path.is_file():
             found = self._one("SELECT png FROM chips WHERE sha256 = ?", (chip_sha,))
             if found is not None:
-                from facecore.gallery.files import atomic_write
-
                 atomic_write(path, bytes(found[0]))
         return GalleryFace(face_id, person_id, name, sha, path, tuple(json.loads(box)), score, detector, version, created)
 
@@ -299,15 +180,7 @@ class PostgresGallery:
             np.stack([vector_of(r[2]) for r in rows]),
         )
 
-    def model_versions(self) -> dict[str, int]:
-        return dict(self._all("SELECT model_version, COUNT(*) FROM faces GROUP BY model_version"))
-
-    def search(self, embedding: np.ndarray, k: int = 5, *, model_version: str, exact: bool = False) -> list[Match]:
-        """The ``k`` faces nearest to ``embedding`` (euclidean) among ``model_version``'s, nearest first."""
-        query = as_embedding(embedding)
-        k = as_id(k)
-        if k < 1:
-            raise ValueError(f"k must be at least 1, got {k}")
+    def _nearest(self, query: np.ndarray, k: int, model_version: str, exact: bool) -> list[Match]:
         with self._db() as db, db.raw.transaction():
             dim = pg_search.stored_dimension(db, model_version)
             if dim is None:
@@ -316,20 +189,6 @@ class PostgresGallery:
                 raise ValueError(f"the gallery holds {dim}-D embeddings of this model, got {query.size}-D")
             rows = pg_search.nearest(db, query, k, model_version, dim, exact=exact)
         return [Match(face_id, person_id, name, distance) for face_id, person_id, name, distance in rows]
-
-    def identify(
-        self,
-        embedding: np.ndarray,
-        *,
-        threshold: float,
-        k: int = 5,
-        model_version: str,
-        rule: Rule | str = Rule.NEAREST,
-    ) -> Identification:
-        threshold = float(threshold)
-        if not math.isfinite(threshold) or threshold < 0:
-            raise ValueError(f"threshold must be a finite distance >= 0, got {threshold}")
-        return identify_decision(self.search(embedding, k, model_version=model_version), threshold=threshold, rule=rule)
 
     def index_size(self, model_version: str) -> int:
         """How many faces a search of ``model_version`` looks through.
