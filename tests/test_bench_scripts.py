@@ -385,6 +385,7 @@ def gallery_scale(tmp_path: Path, home: Path) -> None:
             assert row["recall@1"] >= 0.95 and row["recall@10"] >= 0.9, row
     assert rows[0]["memory_mb"] > 0 and rows[1]["memory_mb"] >= rows[0]["memory_mb"]  # the graph adds to the vectors
     assert rows[4]["disk_table_mb"] > 0 and rows[4]["disk_index_mb"] > 0
+    assert rows[-1]["build_memory"] == "1GB"  # the store's default maintenance_work_mem for the HNSW build
 
 
 def operating_point_transfer(tmp_path: Path, home: Path) -> None:

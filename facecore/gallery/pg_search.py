@@ -7,7 +7,9 @@ the shape of the partial HNSW index made per model version once it holds ``HNSW_
     CREATE INDEX faces_hnsw_<sha256(model)[:16]> ON faces
         USING hnsw ((embedding::vector(dim)) vector_l2_ops) WHERE model_version = '<model>'
 
-Distances are L2 (``<->``), as in the embedded store. ``hnsw.ef_search`` is set per query to
+Distances are L2 (``<->``), as in the embedded store. No ``vector_cosine_ops`` index is needed for
+the cosine metric: the models whose threshold is cosine (ArcFace, ``-l2`` in its version) store
+unit-length vectors, for which ``|a - b|^2 = 2 - 2 cos(a, b)``, so the L2 order is the cosine order. ``hnsw.ef_search`` is set per query to
 ``EF_SEARCH`` (at least ``k``); both numbers are measured in ``bench/gallery_scale.py`` and recorded in
 ``docs/benchmarks.md``. Below ``HNSW_MIN_FACES`` the planner scans, which is exact.
 """
@@ -32,6 +34,10 @@ HNSW_MIN_FACES = int(os.environ.get("FACECORE_PG_HNSW_MIN_FACES", "5000"))
 #: 0.94 with 40, 0.97 with 100, 0.99 with 200 (p50 2.9 ms). pgvector's default, 40, gave 0.73 on random
 #: vectors in the issue. 200 keeps recall@1 >= 0.99 up to 1M faces.
 EF_SEARCH = int(os.environ.get("FACECORE_PG_EF_SEARCH", "200"))
+#: ``maintenance_work_mem`` for the index build. pgvector builds the graph in memory while it fits and
+#: then goes on far more slowly; the index is about 0.8 GB per million 128-D faces and 2.7 GB per
+#: million 512-D ones (docs/benchmarks.md), so a gallery of millions of 512-D faces wants more than 1 GB.
+BUILD_MEMORY = os.environ.get("FACECORE_PG_BUILD_MEMORY", "1GB")
 _HNSW_M = 16
 _HNSW_EF_CONSTRUCTION = 64
 
@@ -85,7 +91,7 @@ def ensure_index(db: PgConnection, model_version: str, *, min_faces: int = HNSW_
     count = db.execute("SELECT COUNT(*) FROM faces WHERE model_version = ?", (model_version,)).fetchone()[0]
     if dim is None or count < min_faces:
         return False
-    db.execute("SET maintenance_work_mem = '1GB'")
+    db.execute("SELECT set_config('maintenance_work_mem', ?, false)", (BUILD_MEMORY,))
     statement = sql.SQL(
         "CREATE INDEX IF NOT EXISTS {name} ON faces USING hnsw ((embedding::vector({dim})) vector_l2_ops) "
         "WITH (m = {m}, ef_construction = {ef}) WHERE model_version = {model}"
