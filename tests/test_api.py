@@ -30,6 +30,7 @@ from facecore.pipeline import FacePipeline, build_pipeline
 from facecore.verification import default_threshold, verify_against
 from tests.archives import zip_bytes
 from tests.bad_inputs import KINDS, bad_input
+from tests.processes import stop_process
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # starlette's TestClient on httpx
@@ -671,12 +672,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         wait_until_healthy(base, process)
         yield base, root
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
 
 def test_real_server_over_http_shares_the_gallery(

@@ -23,6 +23,7 @@ from schemathesis.checks import positive_data_acceptance
 
 from facecore.gallery import Gallery
 from facecore.gallery.keys import ROLES, create_key
+from tests.processes import stop_process
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
@@ -65,12 +66,7 @@ class LiveServer:
         pytest.fail("the server did not answer /health")
 
     def stop(self) -> str:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process)
         return self.log.read_text()
 
 

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.processes import stop_process
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 STARTUP_TIMEOUT_S = 120
@@ -96,11 +98,7 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         _wait_healthy(url, server, log)
         yield url
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_process(server, timeout_s=20)
 
 
 @pytest.fixture(scope="module")

@@ -27,6 +27,7 @@ from facecore.gallery.pg_database import to_format
 from facecore.gallery.postgres import PostgresGallery
 from facecore.images import read_bytes
 from facecore.types import EmbeddedFace, Face
+from tests.processes import stop_process
 from tests.stores import PostgresServer, stored_images
 from tests.test_api import free_port, upload, wait_until_healthy
 from tests.test_gallery_stress import _importer, _writer, import_faces, perturbed, sources, spawn, unique_jpeg
@@ -255,12 +256,7 @@ def test_two_api_servers_on_one_database_see_each_others_enrolments(
             assert [f["name"] for f in b.post("/identify", files={"image": upload(probe)}).json()["faces"]] == ["Jon Snow"]
     finally:
         for _, process in servers:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process)
 
 
 def test_the_gallery_and_identify_pages_work_on_postgresql(
