@@ -167,6 +167,20 @@ def recall(found: list[np.ndarray], exact: list[np.ndarray], k: int) -> float:
     return float(np.mean([len(set(f[:k].tolist()) & set(e[:k].tolist())) / k for f, e in zip(found, exact, strict=True)]))
 
 
+#: Faces per synthetic identity (``--faces-per-identity``): face id ``i`` (1-based) belongs to identity
+#: ``(i - 1) // FACES_PER_IDENTITY``.
+FACES_PER_IDENTITY = 4
+
+
+def same_person_at_1(found: list[np.ndarray], exact: list[np.ndarray]) -> float:
+    """The share of queries whose nearest found face belongs to the same identity as the exact nearest
+    face: what identify names, even where recall@1 counts a miss (another face of that person)."""
+    return float(np.mean([
+        len(f) > 0 and (int(f[0]) - 1) // FACES_PER_IDENTITY == (int(e[0]) - 1) // FACES_PER_IDENTITY
+        for f, e in zip(found, exact, strict=True)
+    ]))  # fmt: skip
+
+
 def faiss_runs(vectors: np.ndarray, queries: np.ndarray, ef_values: list[int]) -> tuple[list[dict], dict]:
     ids = np.arange(1, len(vectors) + 1, dtype=np.int64)
     none = np.zeros(0, np.int64)
@@ -194,6 +208,8 @@ def faiss_runs(vectors: np.ndarray, queries: np.ndarray, ef_values: list[int]) -
             p50, p95, found = latencies(lambda q, k: faiss_hnsw.search(hnsw, q[None], k, none)[1][0], queries, k)
             row[f"k{k}_p50_ms"], row[f"k{k}_p95_ms"] = round(p50, 3), round(p95, 3)
             row[f"recall@{k}"] = round(recall(found, exact[k], k), 4)
+            if k == 1:
+                row["same_person@1"] = round(same_person_at_1(found, exact[1]), 4)
         results.append(row)
     return results, exact
 
@@ -275,12 +291,14 @@ def pgvector_runs(
         for ef in ef_values:
             pg_search.EF_SEARCH = ef
             row = {**base, "setup": "pgvector-hnsw", "ef_search": ef, "build_s": round(build_s, 1),
-                   "build_memory": pg_search.BUILD_MEMORY,
+                   "build_memory": pg_search.BUILD_MEMORY, "m": pg_search.HNSW_M, "ef_construction": pg_search.EF_CONSTRUCTION,
                    "disk_table_mb": round(float(table_mb), 1), "disk_index_mb": round(float(index_mb), 1)}
             for k in (1, 10):
                 p50, p95, found = latencies(search(False), queries, k)
                 row[f"k{k}_p50_ms"], row[f"k{k}_p95_ms"] = round(p50, 2), round(p95, 2)
                 row[f"recall@{k}"] = round(recall(found, exact[k], k), 4)
+                if k == 1:
+                    row["same_person@1"] = round(same_person_at_1(found, exact[1]), 4)
             results.append(row)
         gallery.close()
         return results
@@ -301,6 +319,9 @@ def main() -> None:
     parser.add_argument("--skip-faiss", action="store_true",
                         help="no FAISS rows: the exact reference for recall comes from one batched flat search")
     parser.add_argument("--pg-exact-queries", type=int, default=100, help="queries timed on pgvector's exact scan")
+    parser.add_argument("--pg-m", type=int, default=None, help="pgvector HNSW links per node (default: the store's)")
+    parser.add_argument("--pg-ef-construction", type=int, default=None, help="pgvector HNSW ef_construction (default: the store's)")
+    parser.add_argument("--seed", type=int, default=0, help="the generator's seed: another seed, another gallery and queries")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--lfw-seeds", type=int, default=100,
@@ -308,13 +329,20 @@ def main() -> None:
     parser.add_argument("--data-home", type=Path, default=None, help=_data.LFW_HOME_HELP + " (for --lfw-seeds)")
     args = parser.parse_args()
     faiss.omp_set_num_threads(args.threads)
-    rng = np.random.default_rng(0)
+    global FACES_PER_IDENTITY
+    FACES_PER_IDENTITY = args.faces_per_identity
+    if args.pg_m is not None or args.pg_ef_construction is not None:
+        from facecore.gallery import pg_search
+
+        pg_search.HNSW_M = args.pg_m or pg_search.HNSW_M
+        pg_search.EF_CONSTRUCTION = args.pg_ef_construction or pg_search.EF_CONSTRUCTION
+    rng = np.random.default_rng(args.seed)
     cache_dir = default_cache_dir()
     embedded = 0
     if len(real_seeds(cache_dir, args.model, args.seeds, required=0)) < MIN_SEEDS:
         embedded = embed_lfw_seeds(cache_dir, args.model, _data.lfw_home(args.data_home), args.lfw_seeds)
     seeds = real_seeds(cache_dir, args.model, args.seeds)
-    print(json.dumps({"seeds": len(seeds), "dim": seeds.shape[1], "model": args.model, "cpu": os.cpu_count(),
+    print(json.dumps({"seeds": len(seeds), "dim": seeds.shape[1], "model": args.model, "cpu": os.cpu_count(), "seed": args.seed,
                       "lfw_photos_embedded_now": embedded}))
     for n in args.sizes:
         vectors, queries = realistic_gallery(seeds, n, args.faces_per_identity, args.queries, rng)

@@ -38,8 +38,10 @@ EF_SEARCH = int(os.environ.get("FACECORE_PG_EF_SEARCH", "200"))
 #: then goes on far more slowly; the index is about 0.8 GB per million 128-D faces and 2.7 GB per
 #: million 512-D ones (docs/benchmarks.md), so a gallery of millions of 512-D faces wants more than 1 GB.
 BUILD_MEMORY = os.environ.get("FACECORE_PG_BUILD_MEMORY", "1GB")
-_HNSW_M = 16
-_HNSW_EF_CONSTRUCTION = 64
+#: The graph's links per node and its build-time candidate list (pgvector's defaults), measured in
+#: bench/gallery_scale.py (``--pg-m``, ``--pg-ef-construction``).
+HNSW_M = 16
+EF_CONSTRUCTION = 64
 
 
 def index_name(model_version: str) -> str:
@@ -98,8 +100,8 @@ def ensure_index(db: PgConnection, model_version: str, *, min_faces: int = HNSW_
     ).format(
         name=sql.Identifier(index_name(model_version)),
         dim=sql.Literal(dim),
-        m=sql.Literal(_HNSW_M),
-        ef=sql.Literal(_HNSW_EF_CONSTRUCTION),
+        m=sql.Literal(HNSW_M),
+        ef=sql.Literal(EF_CONSTRUCTION),
         model=sql.Literal(model_version),
     )
     with contextlib.suppress(psycopg.errors.UniqueViolation):  # another process built it at the same moment
