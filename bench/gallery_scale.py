@@ -284,6 +284,7 @@ def pgvector_runs(
         with gallery.database.connection() as db:
             assert pg_search.ensure_index(db, model, min_faces=0)
         build_s = time.perf_counter() - start
+        graph = pg_search.graph_settings(vectors.shape[1])
         with gallery.database.connection() as db:
             table_mb, index_mb = db.execute(
                 "SELECT pg_total_relation_size('faces') / 1e6, pg_relation_size(?) / 1e6", (pg_search.index_name(model),)
@@ -291,7 +292,7 @@ def pgvector_runs(
         for ef in ef_values:
             pg_search.EF_SEARCH = ef
             row = {**base, "setup": "pgvector-hnsw", "ef_search": ef, "build_s": round(build_s, 1),
-                   "build_memory": pg_search.BUILD_MEMORY, "m": pg_search.HNSW_M, "ef_construction": pg_search.EF_CONSTRUCTION,
+                   "build_memory": pg_search.BUILD_MEMORY, "m": graph[0], "ef_construction": graph[1],
                    "disk_table_mb": round(float(table_mb), 1), "disk_index_mb": round(float(index_mb), 1)}
             for k in (1, 10):
                 p50, p95, found = latencies(search(False), queries, k)
@@ -319,7 +320,7 @@ def main() -> None:
     parser.add_argument("--skip-faiss", action="store_true",
                         help="no FAISS rows: the exact reference for recall comes from one batched flat search")
     parser.add_argument("--pg-exact-queries", type=int, default=100, help="queries timed on pgvector's exact scan")
-    parser.add_argument("--pg-m", type=int, default=None, help="pgvector HNSW links per node (default: the store's)")
+    parser.add_argument("--pg-m", type=int, default=None, help="pgvector HNSW links per node (default: the store's, pg_search.graph_settings)")
     parser.add_argument("--pg-ef-construction", type=int, default=None, help="pgvector HNSW ef_construction (default: the store's)")
     parser.add_argument("--seed", type=int, default=0, help="the generator's seed: another seed, another gallery and queries")
     parser.add_argument("--threads", type=int, default=1)
@@ -334,8 +335,10 @@ def main() -> None:
     if args.pg_m is not None or args.pg_ef_construction is not None:
         from facecore.gallery import pg_search
 
-        pg_search.HNSW_M = args.pg_m or pg_search.HNSW_M
-        pg_search.EF_CONSTRUCTION = args.pg_ef_construction or pg_search.EF_CONSTRUCTION
+        store_graph = pg_search.graph_settings
+        pg_search.graph_settings = lambda dim: (  # the store's choice, overridden where asked
+            args.pg_m or store_graph(dim)[0], args.pg_ef_construction or store_graph(dim)[1]
+        )
     rng = np.random.default_rng(args.seed)
     cache_dir = default_cache_dir()
     embedded = 0

@@ -387,7 +387,7 @@ def gallery_scale(tmp_path: Path, home: Path) -> None:
     assert rows[0]["memory_mb"] > 0 and rows[1]["memory_mb"] >= rows[0]["memory_mb"]  # the graph adds to the vectors
     assert rows[4]["disk_table_mb"] > 0 and rows[4]["disk_index_mb"] > 0
     assert rows[-1]["build_memory"] == "1GB"  # the store's default maintenance_work_mem for the HNSW build
-    assert (rows[-1]["m"], rows[-1]["ef_construction"]) == (pg_search.HNSW_M, pg_search.EF_CONSTRUCTION)
+    assert (rows[-1]["m"], rows[-1]["ef_construction"]) == pg_search.graph_settings(128) == (16, 64)
     for row in rows[1:3] + rows[4:]:  # the approximate searches: naming the right person is never rarer than
         assert row["recall@1"] <= row["same_person@1"] <= 1, row  # finding the exact nearest face
 

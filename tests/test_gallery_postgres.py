@@ -197,6 +197,8 @@ def test_an_hnsw_index_is_built_past_the_size_and_finds_what_exact_search_finds(
     with gallery.database.connection() as db:
         assert not pg_search.has_index(db, model)  # far below HNSW_MIN_FACES
         assert pg_search.ensure_index(db, model, min_faces=n) and pg_search.has_index(db, model)
+        definition = db.execute("SELECT indexdef FROM pg_indexes WHERE indexname = ?", (pg_search.index_name(model),))
+        assert "m='16', ef_construction='64'" in definition.fetchone()[0]  # graph_settings(128): pgvector's defaults
     with gallery.database.connection() as db, db.raw.transaction():
         db.execute("SET LOCAL enable_sort = off")  # the shape of the query matches the index's
         plan = db.raw.execute(
@@ -210,6 +212,27 @@ def test_an_hnsw_index_is_built_past_the_size_and_finds_what_exact_search_finds(
         approximate = [m.face_id for m in gallery.search(probe, k=10, model_version=model)]
         exact = [m.face_id for m in gallery.search(probe, k=10, model_version=model, exact=True)]
         assert approximate[0] == exact[0] and len(set(approximate) & set(exact)) >= 9
+
+
+def test_a_512_d_model_gets_the_denser_graph_its_recall_needs(postgres_server: PostgresServer, tmp_path, sources) -> None:
+    """pg_search.graph_settings: 512-D vectors (ArcFace's size) are indexed with m 32, ef_construction 128."""
+    import doctest
+
+    assert doctest.testmod(pg_search).failed == 0
+    faces, _ = sources
+    gallery = open_gallery(postgres_server.url_at(tmp_path))
+    person = gallery.create_person("Wide vectors")
+    vectors = np.random.default_rng(5).normal(size=(40, 512)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    for i, vector in enumerate(vectors):
+        face = EmbeddedFace(Face((0, 0, 10, 10), 1.0, None, "scrfd"), vector, faces[0].chip)
+        gallery.add_face(person.id, unique_jpeg(3, i) + b"512", face, "wide-512")
+    with gallery.database.connection() as db:
+        assert pg_search.ensure_index(db, "wide-512", min_faces=40)
+        definition = db.execute("SELECT indexdef FROM pg_indexes WHERE indexname = ?", (pg_search.index_name("wide-512"),))
+        assert "vector(512)" in (text := definition.fetchone()[0]) and "m='32', ef_construction='128'" in text
+    for vector in vectors[:5]:
+        assert gallery.search(vector, k=1, model_version="wide-512")[0].distance == pytest.approx(0.0, abs=1e-5)
 
 
 def test_two_api_servers_on_one_database_see_each_others_enrolments(

@@ -9,9 +9,11 @@ the shape of the partial HNSW index made per model version once it holds ``HNSW_
 
 Distances are L2 (``<->``), as in the embedded store. No ``vector_cosine_ops`` index is needed for
 the cosine metric: the models whose threshold is cosine (ArcFace, ``-l2`` in its version) store
-unit-length vectors, for which ``|a - b|^2 = 2 - 2 cos(a, b)``, so the L2 order is the cosine order. ``hnsw.ef_search`` is set per query to
-``EF_SEARCH`` (at least ``k``); both numbers are measured in ``bench/gallery_scale.py`` and recorded in
-``docs/benchmarks.md``. Below ``HNSW_MIN_FACES`` the planner scans, which is exact.
+unit-length vectors, for which ``|a - b|^2 = 2 - 2 cos(a, b)``, so the L2 order is the cosine order.
+
+``hnsw.ef_search`` is set per query to ``EF_SEARCH`` (at least ``k``); the graph's shape depends on
+the vectors' size (:func:`graph_settings`). These numbers are measured in ``bench/gallery_scale.py``
+and recorded in ``docs/benchmarks.md``. Below ``HNSW_MIN_FACES`` the planner scans, which is exact.
 """
 
 from __future__ import annotations
@@ -38,10 +40,20 @@ EF_SEARCH = int(os.environ.get("FACECORE_PG_EF_SEARCH", "200"))
 #: then goes on far more slowly; the index is about 0.8 GB per million 128-D faces and 2.7 GB per
 #: million 512-D ones (docs/benchmarks.md), so a gallery of millions of 512-D faces wants more than 1 GB.
 BUILD_MEMORY = os.environ.get("FACECORE_PG_BUILD_MEMORY", "1GB")
-#: The graph's links per node and its build-time candidate list (pgvector's defaults), measured in
-#: bench/gallery_scale.py (``--pg-m``, ``--pg-ef-construction``).
-HNSW_M = 16
-EF_CONSTRUCTION = 64
+
+
+def graph_settings(dim: int) -> tuple[int, int]:
+    """``(m, ef_construction)``, the graph's links per node and its build-time candidate list, for
+    ``dim``-D vectors: pgvector's defaults (16, 64) up to 256-D, (32, 128) above.
+
+    Measured at 1M faces (bench/gallery_scale.py, docs/benchmarks.md): 128-D vectors reach recall@1
+    0.99 at ef_search 200 with the defaults (6-minute build); 512-D vectors only 0.92 (0.95 at 400),
+    and 0.9967 at 200 with (32, 128), whose build takes about twice as long (11 minutes).
+
+    >>> graph_settings(128), graph_settings(512)
+    ((16, 64), (32, 128))
+    """
+    return (16, 64) if dim <= 256 else (32, 128)
 
 
 def index_name(model_version: str) -> str:
@@ -94,14 +106,15 @@ def ensure_index(db: PgConnection, model_version: str, *, min_faces: int = HNSW_
     if dim is None or count < min_faces:
         return False
     db.execute("SELECT set_config('maintenance_work_mem', ?, false)", (BUILD_MEMORY,))
+    m, ef_construction = graph_settings(dim)
     statement = sql.SQL(
         "CREATE INDEX IF NOT EXISTS {name} ON faces USING hnsw ((embedding::vector({dim})) vector_l2_ops) "
         "WITH (m = {m}, ef_construction = {ef}) WHERE model_version = {model}"
     ).format(
         name=sql.Identifier(index_name(model_version)),
         dim=sql.Literal(dim),
-        m=sql.Literal(HNSW_M),
-        ef=sql.Literal(EF_CONSTRUCTION),
+        m=sql.Literal(m),
+        ef=sql.Literal(ef_construction),
         model=sql.Literal(model_version),
     )
     with contextlib.suppress(psycopg.errors.UniqueViolation):  # another process built it at the same moment
