@@ -9,6 +9,7 @@ the test (monkeypatch) so that a few thousand faces are enough.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -38,6 +39,20 @@ def bulk_insert(gallery: Gallery, person_id: int, vectors: np.ndarray, model: st
         )
 
     gallery.database.write(insert)
+
+
+def test_the_search_candidate_list_follows_the_vectors_size_unless_the_environment_sets_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import doctest
+
+    assert doctest.testmod(faiss_hnsw).failed == 0  # ef_search(128) == 128, ef_search(512) == 256
+    monkeypatch.setattr(faiss_hnsw, "EF_SEARCH", 16)  # what FACECORE_FAISS_EF_SEARCH=16 sets
+    assert faiss_hnsw.ef_search(128) == faiss_hnsw.ef_search(512) == 16
+    code = "from facecore.gallery import faiss_hnsw; print(faiss_hnsw.ef_search(512))"
+    env = {**os.environ, "FACECORE_FAISS_EF_SEARCH": "40"}
+    ran = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=True)
+    assert ran.stdout.strip() == "40"
 
 
 def test_the_embedded_index_becomes_hnsw_past_its_size_and_keeps_recall(

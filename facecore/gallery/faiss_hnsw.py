@@ -3,7 +3,7 @@
 A model version's index is exact (``IndexFlatL2``) until it holds ``HNSW_MIN_FACES`` faces; from then
 on :mod:`facecore.gallery.index` keeps an ``IndexHNSWFlat`` (``HNSW_M`` links per node, built with
 ``EF_CONSTRUCTION``) inside the same ``IndexIDMap2`` keyed by face id. Both numbers and the search's
-``EF_SEARCH`` are chosen in ``bench/gallery_scale.py`` (docs/benchmarks.md gives the recall and the
+:func:`ef_search` are chosen in ``bench/gallery_scale.py`` (docs/benchmarks.md gives the recall and the
 latency they buy). An HNSW graph cannot drop a node, so deleted faces are filtered out at search time
 (an ``IDSelector``) until they are more than ``REBUILD_FRACTION`` of the index, when it is rebuilt.
 
@@ -25,11 +25,26 @@ import numpy as np
 HNSW_MIN_FACES = int(os.environ.get("FACECORE_FAISS_HNSW_MIN_FACES", "20000"))
 HNSW_M = 32
 EF_CONSTRUCTION = 80
-#: The smallest of 32 / 64 / 128 with recall@1 >= 0.99 at 1M faces for both models (bench/gallery_scale.py,
-#: generator seed 0): 64 suffices for 128-D (recall@1 1.0, 0.10 ms) but gives 0.987 for 512-D ArcFace
-#: vectors, where 128 gives 1.0 at 0.25 ms. Checked on a fresh gallery (seed 1) in docs/benchmarks.md.
-EF_SEARCH = int(os.environ.get("FACECORE_FAISS_EF_SEARCH", "128"))
+#: ``$FACECORE_FAISS_EF_SEARCH``: one efSearch for every vector size, in place of :func:`ef_search`'s.
+EF_SEARCH: int | None = int(os.environ["FACECORE_FAISS_EF_SEARCH"]) if os.environ.get("FACECORE_FAISS_EF_SEARCH") else None
 REBUILD_FRACTION = 0.1
+
+
+def ef_search(dim: int) -> int:
+    """The HNSW candidate list per query for ``dim``-D vectors: 128 up to 256-D, 256 above (``EF_SEARCH``
+    when set).
+
+    Chosen at 1M faces (bench/gallery_scale.py, generator seeds 0 and 1; docs/benchmarks.md), the
+    smallest value with recall@1 >= 0.99 on every gallery: 128-D vectors reach 1.0 with 64 and 128
+    (0.10 / 0.14 ms); 512-D ArcFace vectors need more (64: 0.987; 128: 1.0 and 0.98; 192: 0.99;
+    256: 0.9933 at 0.49 ms). Both were then checked on a fresh gallery (seed 2).
+
+    >>> ef_search(128), ef_search(512)
+    (128, 256)
+    """
+    if EF_SEARCH is not None:
+        return EF_SEARCH
+    return 128 if dim <= 256 else 256
 
 
 def wants_hnsw(count: int) -> bool:
@@ -75,7 +90,7 @@ def search(
         id_map = faiss.vector_to_array(index.id_map)
         return squared, np.where(found >= 0, id_map[np.maximum(found, 0)], -1)
     if isinstance(inner, faiss.IndexHNSWFlat):
-        params = faiss.SearchParametersHNSW(efSearch=max(EF_SEARCH, k))
+        params = faiss.SearchParametersHNSW(efSearch=max(ef_search(index.d), k))
         if selector is not None:
             params.sel = selector
     else:
