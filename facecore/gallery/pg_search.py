@@ -32,9 +32,10 @@ from facecore.gallery.pg_database import PgConnection
 #: Faces of one model version past which an HNSW index is built: the exact scan's p50 is 5.5 ms at 2k,
 #: 21 ms at 10k and 102 ms at 100k faces, HNSW's 2 to 10 ms (bench/gallery_scale.py, docs/benchmarks.md).
 HNSW_MIN_FACES = int(os.environ.get("FACECORE_PG_HNSW_MIN_FACES", "5000"))
-#: The HNSW candidate list per query. recall@1 at 100k faces: 0.9967 with 40 or 100, 1.0 with 200; at 1M:
-#: 0.94 with 40, 0.97 with 100, 0.99 with 200 (p50 2.9 ms). pgvector's default, 40, gave 0.73 on random
-#: vectors in the issue. 200 keeps recall@1 >= 0.99 up to 1M faces.
+#: The HNSW candidate list per query. recall@1 for 128-D vectors at 100k faces: 0.9967 with 40 or 100,
+#: 1.0 with 200; at 1M: 0.94 with 40, 0.97 with 100, 0.99 with 200 (p50 2.9 ms); 512-D at 1M with
+#: graph_settings' denser graph: 0.9967 with 200 (p50 3.4 to 3.7 ms). pgvector's default, 40, gave 0.73
+#: on random vectors in the issue. 200 keeps recall@1 >= 0.99 up to 1M faces for both sizes.
 EF_SEARCH = int(os.environ.get("FACECORE_PG_EF_SEARCH", "200"))
 #: ``maintenance_work_mem`` for the index build. pgvector builds the graph in memory while it fits and
 #: then goes on far more slowly; the index is about 0.8 GB per million 128-D faces and 2.7 GB per
