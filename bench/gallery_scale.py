@@ -35,7 +35,7 @@ line says how many seeds there are and whether they were embedded now; the publi
 * memory: the FAISS index's serialised size (what it holds in RAM, give or take).
 
 ``$FACECORE_PG_BUILD_MEMORY`` (the store's ``maintenance_work_mem`` for the build, default 1GB) is
-recorded with the build time; 512-D at 1M was built with 4GB.
+recorded with the build time; 512-D at 1M was built with 4GB (m 16) and 6GB (m 32).
 
 ``--skip-faiss`` leaves the FAISS rows out (the 1M FAISS graph takes 20 minutes to build) and takes the
 exact reference for recall from one batched flat search; ``--pg-exact-queries`` times fewer queries on
@@ -167,21 +167,19 @@ def recall(found: list[np.ndarray], exact: list[np.ndarray], k: int) -> float:
     return float(np.mean([len(set(f[:k].tolist()) & set(e[:k].tolist())) / k for f, e in zip(found, exact, strict=True)]))
 
 
-#: Faces per synthetic identity (``--faces-per-identity``): face id ``i`` (1-based) belongs to identity
-#: ``(i - 1) // FACES_PER_IDENTITY``.
-FACES_PER_IDENTITY = 4
-
-
-def same_person_at_1(found: list[np.ndarray], exact: list[np.ndarray]) -> float:
+def same_person_at_1(found: list[np.ndarray], exact: list[np.ndarray], per_identity: int) -> float:
     """The share of queries whose nearest found face belongs to the same identity as the exact nearest
-    face: what identify names, even where recall@1 counts a miss (another face of that person)."""
+    face (face id ``i``, 1-based, is identity ``(i - 1) // per_identity``): what identify names, even
+    where recall@1 counts a miss (another face of that person)."""
     return float(np.mean([
-        len(f) > 0 and (int(f[0]) - 1) // FACES_PER_IDENTITY == (int(e[0]) - 1) // FACES_PER_IDENTITY
+        len(f) > 0 and (int(f[0]) - 1) // per_identity == (int(e[0]) - 1) // per_identity
         for f, e in zip(found, exact, strict=True)
     ]))  # fmt: skip
 
 
-def faiss_runs(vectors: np.ndarray, queries: np.ndarray, ef_values: list[int]) -> tuple[list[dict], dict]:
+def faiss_runs(
+    vectors: np.ndarray, queries: np.ndarray, ef_values: list[int], per_identity: int
+) -> tuple[list[dict], dict]:
     ids = np.arange(1, len(vectors) + 1, dtype=np.int64)
     none = np.zeros(0, np.int64)
     flat = faiss.IndexIDMap2(faiss.IndexFlatL2(vectors.shape[1]))
@@ -209,7 +207,7 @@ def faiss_runs(vectors: np.ndarray, queries: np.ndarray, ef_values: list[int]) -
             row[f"k{k}_p50_ms"], row[f"k{k}_p95_ms"] = round(p50, 3), round(p95, 3)
             row[f"recall@{k}"] = round(recall(found, exact[k], k), 4)
             if k == 1:
-                row["same_person@1"] = round(same_person_at_1(found, exact[1]), 4)
+                row["same_person@1"] = round(same_person_at_1(found, exact[1], per_identity), 4)
         results.append(row)
     return results, exact
 
@@ -252,7 +250,8 @@ def copy_faces(gallery, vectors: np.ndarray, person_ids: np.ndarray, model: str)
 
 
 def pgvector_runs(
-    vectors: np.ndarray, queries: np.ndarray, exact: dict, ef_values: list[int], model: str, exact_queries: int = 100
+    vectors: np.ndarray, queries: np.ndarray, exact: dict, ef_values: list[int], model: str, exact_queries: int,
+    per_identity: int,
 ) -> list[dict]:
     import pgserver
 
@@ -299,7 +298,7 @@ def pgvector_runs(
                 row[f"k{k}_p50_ms"], row[f"k{k}_p95_ms"] = round(p50, 2), round(p95, 2)
                 row[f"recall@{k}"] = round(recall(found, exact[k], k), 4)
                 if k == 1:
-                    row["same_person@1"] = round(same_person_at_1(found, exact[1]), 4)
+                    row["same_person@1"] = round(same_person_at_1(found, exact[1], per_identity), 4)
             results.append(row)
         gallery.close()
         return results
@@ -330,8 +329,6 @@ def main() -> None:
     parser.add_argument("--data-home", type=Path, default=None, help=_data.LFW_HOME_HELP + " (for --lfw-seeds)")
     args = parser.parse_args()
     faiss.omp_set_num_threads(args.threads)
-    global FACES_PER_IDENTITY
-    FACES_PER_IDENTITY = args.faces_per_identity
     if args.pg_m is not None or args.pg_ef_construction is not None:
         from facecore.gallery import pg_search
 
@@ -352,9 +349,11 @@ def main() -> None:
         if args.skip_faiss:
             rows, exact = [], exact_reference(vectors, queries)
         else:
-            rows, exact = faiss_runs(vectors, queries, args.faiss_ef)
+            rows, exact = faiss_runs(vectors, queries, args.faiss_ef, args.faces_per_identity)
         if not args.skip_pgvector:
-            rows += pgvector_runs(vectors, queries, exact, args.pg_ef, args.model, args.pg_exact_queries)
+            rows += pgvector_runs(
+                vectors, queries, exact, args.pg_ef, args.model, args.pg_exact_queries, args.faces_per_identity
+            )
         for row in rows:
             row["dim"] = seeds.shape[1]
             print(json.dumps(row), flush=True)
