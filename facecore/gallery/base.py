@@ -12,8 +12,9 @@ subclasses it and supplies the rest:
 * ``_database``: an object with ``write(fn, bump=True)`` (one transaction, ``fn(connection)``) and
   ``snapshot()``; connections speak ``?`` placeholders;
 * ``_one(query, params)`` / ``_all(query, params)``: one read, on a connection of the store's;
-* ``_PERSON_ORDER`` (how people sort by name) and ``_FACE_SELECT`` (the ten columns of
-  ``_gallery_face``), ``_gallery_face(row)``, ``_vector_of(stored)`` (a stored embedding as float32);
+* ``_PERSON_ORDER`` (how people sort by name), ``_CHIP_COLUMN`` (the faces column that names the chip,
+  the sixth of the ten columns ``_gallery_face(row)`` reads), ``_vector_of(stored)`` (a stored
+  embedding as float32);
 * ``_nearest(query, k, model_version, exact)``: the search itself, on checked arguments;
 * the writes whose storage differs: ``add_face``, ``delete_person``, ``delete_face``, ``repair``.
 """
@@ -47,6 +48,10 @@ from facecore.verification.decisions import Identification, Rule, identify_decis
 
 PERSON_SELECT = (
     "SELECT p.id, p.name, p.created, (SELECT COUNT(*) FROM faces f WHERE f.person_id = p.id) FROM people p"
+)
+FACE_SELECT = (
+    "SELECT f.id, f.person_id, p.name, f.image_sha256, f.{chip}, f.box, f.score, f.detector, "
+    "f.model_version, f.created FROM faces f JOIN people p ON p.id = f.person_id"
 )
 
 
@@ -100,8 +105,12 @@ class GalleryBase:
     """The methods every store shares; see the module docstring for what a subclass supplies."""
 
     _PERSON_ORDER: ClassVar[str]
-    _FACE_SELECT: ClassVar[str]
+    _CHIP_COLUMN: ClassVar[str]
     _database: Any
+
+    @property
+    def _face_select(self) -> str:
+        return FACE_SELECT.format(chip=self._CHIP_COLUMN)
 
     def __enter__(self) -> Any:
         return self
@@ -208,7 +217,7 @@ class GalleryBase:
         return self.add_face(person.id, data, largest, pipeline.embedder.version)
 
     def face(self, face_id: int) -> GalleryFace:
-        row = self._one(f"{self._FACE_SELECT} WHERE f.id = ?", (as_id(face_id),))
+        row = self._one(f"{self._face_select} WHERE f.id = ?", (as_id(face_id),))
         if row is None:
             raise GalleryError(f"There is no face with id {face_id} in the gallery.")
         return self._gallery_face(row)
@@ -216,10 +225,10 @@ class GalleryBase:
     def faces(self, person_id: int | None = None) -> list[GalleryFace]:
         """Every face (of one person when ``person_id`` is given), oldest first."""
         if person_id is None:
-            rows = self._all(f"{self._FACE_SELECT} ORDER BY f.id")
+            rows = self._all(f"{self._face_select} ORDER BY f.id")
         else:
             self.person(person_id)
-            rows = self._all(f"{self._FACE_SELECT} WHERE f.person_id = ? ORDER BY f.id", (as_id(person_id),))
+            rows = self._all(f"{self._face_select} WHERE f.person_id = ? ORDER BY f.id", (as_id(person_id),))
         return [self._gallery_face(row) for row in rows]
 
     def move_face(self, face_id: int, person_id: int) -> GalleryFace:

@@ -59,10 +59,7 @@ class PostgresGallery(GalleryBase):
         return f"PostgresGallery({safe_url(self.url)!r})"
 
     _PERSON_ORDER = "lower(p.name), p.id"
-    _FACE_SELECT = (
-        "SELECT f.id, f.person_id, p.name, f.image_sha256, f.chip_sha256, f.box, f.score, f.detector, "
-        "f.model_version, f.created FROM faces f JOIN people p ON p.id = f.person_id"
-    )
+    _CHIP_COLUMN = "chip_sha256"
 
     @property
     def location(self) -> str:

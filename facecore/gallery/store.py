@@ -67,10 +67,7 @@ class Gallery(GalleryBase):
         return f"Gallery({str(self.root)!r})"
 
     _PERSON_ORDER = "p.name COLLATE NOCASE, p.id"
-    _FACE_SELECT = (
-        "SELECT f.id, f.person_id, p.name, f.image_sha256, f.chip_path, f.box, f.score, f.detector, "
-        "f.model_version, f.created FROM faces f JOIN people p ON p.id = f.person_id"
-    )
+    _CHIP_COLUMN = "chip_path"
 
     @property
     def location(self) -> str:
