@@ -1,8 +1,10 @@
 """The lab's HTTP API: the dashboard's engine and gallery for apps and websites.
 
-Start it with ``uvicorn api.main:app`` (docs/api.md). It opens the same gallery as the dashboard
-(``$FACECORE_GALLERY_DIR``, else ``./gallery``): SQLite in WAL mode with per-process FAISS indexes that
-resync from the database revision, so the API and the dashboard can run at the same time.
+Start it with ``uvicorn api.main:app`` or ``python -m api`` (docs/api.md). It opens the same gallery as
+the dashboard, the store ``$FACECORE_GALLERY_URL`` names (``sqlite:///...``, the default, from
+``$FACECORE_GALLERY_DIR`` or ``./gallery``; or ``postgresql://...``). Both stores see other processes'
+writes (SQLite in WAL mode with per-process FAISS indexes that resync from the database revision;
+PostgreSQL searched in SQL), so several API servers and the dashboard can run at the same time.
 
 Contract of :func:`create_app`: the configuration is read at startup (``ApiConfig.from_env()`` unless
 one is given) and the pipeline is built once per app, at its first startup, unless one is given (it
