@@ -122,6 +122,28 @@ def test_calibration_lookup_matches_the_embedder_too() -> None:
     assert calibrated(PipelineConfig(detector="mtcnn", use_detector_landmarks=False), "euclidean") is None
 
 
+@pytest.mark.parametrize(
+    ("oracle", "twin", "detector", "metric"),
+    [("arcface-onnx", "arcface-keras", "scrfd", "cosine"), ("dlib-onnx", "dlib-keras", "hog", "euclidean")],
+)
+@pytest.mark.parametrize("flip", [False, True])
+def test_an_onnxruntime_oracle_shares_its_keras_twins_calibration(oracle, twin, detector, metric, flip) -> None:
+    """The oracles compute their Keras twin's vectors (tests/test_arcface_scrfd.py, tests/test_dlib_onnx.py),
+    so they decide with its LFW threshold, not dlib's fallback (cosine 0.085 would reject ArcFace's genuine pairs)."""
+    from facecore.verification.thresholds import FALLBACK_THRESHOLDS, calibration_version
+
+    config, keras = (PipelineConfig(detector=detector, embedder=name, flip_tta=flip) for name in (oracle, twin))
+    assert config.model_version != keras.model_version  # caches and the gallery still tell them apart
+    assert calibration_version(config.model_version) == keras.model_version
+    choice = default_threshold(config, metric)
+    assert choice.calibration == calibrated(keras, metric) and choice.calibration is not None
+    assert choice.value == default_threshold(keras, metric).value != FALLBACK_THRESHOLDS[metric]
+    assert f"Calibrated on {twin}, which computes the same vectors as {oracle}" in choice.source
+    assert np.array_equal(lfw_distances(config, metric)[0], lfw_distances(keras, metric)[0])
+    # ArcFace's input-scaling suffix is kept: "+unit" maps to the Keras port's "+unit", never to "arcface".
+    assert calibration_version("arcface_w600k_mbf-l2-onnx+unit+flip") == "arcface_w600k_mbf-l2-keras+unit+flip"
+
+
 def test_an_uncalibrated_model_gets_the_fallback_and_says_so(tmp_path) -> None:
     model = tmp_path / "mine-0123456789ab.keras"
     model.write_bytes(b"not read for the version")

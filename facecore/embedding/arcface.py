@@ -5,7 +5,8 @@ Both embedders take ``(N, 112, 112, 3)`` uint8 RGB chips cut on the ArcFace 5-po
 (ArcFace is trained on the angle between vectors; on the unit sphere euclidean distance orders pairs
 exactly as cosine distance does, so the gallery's L2 search suits it). ``arcface-keras`` is the model rebuilt in Keras 3
 (:mod:`facecore.embedding.arcface_port`): batched, on any Keras backend, the one the lab uses.
-``arcface-onnx`` runs the original ONNX file under onnxruntime and is the test oracle.
+``arcface-onnx`` runs the original ONNX file under onnxruntime and is the test oracle; it computes the
+same vectors, so it shares the Keras port's LFW calibration (``calibration_twin``).
 
 ``input_scaling`` chooses the pixel normalisation: ``"arcface"`` ((x - 127.5) / 127.5, insightface's
 own preprocessing and what the model was trained with; the default) or ``"unit"`` (x / 255, what the
@@ -90,6 +91,8 @@ class ArcFaceOnnxEmbedder(_ArcFaceEmbedder):
 
     summary = "ArcFace through onnxruntime: the reference the Keras port is checked against"
     order = 25
+    # The same network and weights as the Keras port (tests/test_arcface_scrfd.py: cosine >= 0.9999).
+    calibration_twin = "arcface-keras"
     base_version = "arcface_w600k_mbf-l2-onnx"
     model_version = base_version
 

@@ -4,6 +4,9 @@ Contract: ``embed(chips)`` takes ``(N, S, S, 3)`` uint8 RGB chips cut by ``facec
 the embedder's ``chip_size`` and returns ``(N, dimension)`` float32; closer vectors mean more alike
 faces. ``version`` names the vectors exactly (model, weights, test-time augmentation): caches and the
 gallery key on it, and :meth:`Embedder.version_for` gives it without loading any model library.
+An embedder that computes the same function as another registered one (the same weights under another
+runtime, held to cosine >= 0.9999 by the tests) names it in ``calibration_twin`` and shares its LFW
+calibration (``facecore.verification.thresholds``); its own version still keys caches and the gallery.
 Each embedder is one module in this package that registers itself.
 """
 
@@ -42,6 +45,11 @@ class Embedder(ABC):
     order: ClassVar[int] = 100
     #: True for the models whose LFW numbers and thresholds ship in ``facecore/data``.
     pretrained: ClassVar[bool] = False
+    #: The registered embedder whose LFW calibration this one shares because it computes the same vectors
+    #: (the same weights under another runtime, e.g. an onnxruntime oracle of a Keras port): thresholds and
+    #: LFW figures are looked up under that embedder's version with this one's options (flip TTA, input
+    #: scaling). None: only its own calibration counts.
+    calibration_twin: ClassVar[str | None] = None
     #: Scale every output vector to unit length (after flip TTA), so euclidean distance orders pairs as
     #: cosine does: the gallery's L2 search and the API's euclidean decisions then suit the model.
     unit_length: ClassVar[bool] = False

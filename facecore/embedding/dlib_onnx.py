@@ -9,7 +9,7 @@ normalisation). Every shape but the batch is static, so the pads of the residual
 :func:`dlib_onnx_bytes` keeps the serialized graph in memory (once per process and weights file);
 nothing is ever written to disk. The graph exists so that onnxruntime can be measured as a CPU runtime
 next to TensorFlow and JAX (bench/arcface_throughput.py); tests/test_dlib_onnx.py checks it against
-dlib and the Keras port.
+dlib and the Keras port, whose LFW calibration it shares (``calibration_twin``).
 
 The layers follow ``dlib_resnet.build_keras_model``: input mean subtracted and divided by 256; 7x7/2
 conv + ReLU; 3x3/2 max pool ('valid'); residual blocks (3x3 conv + ReLU, 3x3 conv) whose strided convs
@@ -162,6 +162,8 @@ class DlibOnnxEmbedder(Embedder):
     )
     order = 22
     model_version = "dlib_resnet_v1-onnx"
+    # The same weights as the Keras port (tests/test_dlib_onnx.py: cosine >= 0.9999999 against it).
+    calibration_twin = "dlib-keras"
 
     def __init__(
         self, *, flip_tta: bool = False, batch_size: int = 32, threads: int | None = None, spinning: bool = True

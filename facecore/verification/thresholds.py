@@ -3,7 +3,9 @@
 ``facecore/data/calibration.json`` is written by ``bench/lfw_benchmark.py --write-calibration``: one
 entry per embedder version x detector x metric, each the mean of the 10 thresholds chosen on the
 training folds of LFW's pairs.txt, with the cross-validated accuracy of that procedure on the held-out
-folds. :func:`default_threshold` is the one place that turns a pipeline configuration and a metric into
+folds. An embedder that names a ``calibration_twin`` (an onnxruntime oracle computing the same vectors as
+a Keras port) shares its twin's entries: every lookup goes through :func:`calibration_version`, which maps
+its version to the twin's with the same suffixes (input scaling, ``+flip``). :func:`default_threshold` is the one place that turns a pipeline configuration and a metric into
 the threshold the dashboard, the API and the CLI decide with, and says where it comes from.
 
 >>> from facecore.config import PipelineConfig
@@ -127,7 +129,39 @@ def stale_reason(entry: Calibration, chip: str | None = None) -> str | None:
     )
 
 
+def calibration_version(model_version: str) -> str:
+    """The embedder version whose LFW calibration applies to vectors of ``model_version``.
+
+    Its own, except for an embedder with a ``calibration_twin``: then the twin's version with the same
+    suffixes (``"arcface_w600k_mbf-l2-onnx+unit+flip"`` -> ``"arcface_w600k_mbf-l2-keras+unit+flip"``).
+    """
+    from facecore.embedding import EMBEDDERS
+
+    for name in EMBEDDERS.names():
+        cls = EMBEDDERS.get(name)
+        if cls.calibration_twin is None:
+            continue
+        base = cls.model_version_for()
+        if model_version == base or model_version.startswith(base + "+"):
+            return EMBEDDERS.get(cls.calibration_twin).model_version_for() + model_version[len(base) :]
+    return model_version
+
+
+def _twin(config: PipelineConfig) -> str | None:
+    from facecore.embedding import EMBEDDERS
+
+    return EMBEDDERS.get(config.embedder).calibration_twin
+
+
+def _has_lfw_calibration(config: PipelineConfig) -> bool:
+    """Whether LFW calibrations ship for this model: a pretrained one, or one sharing a pretrained twin's."""
+    from facecore.embedding import EMBEDDERS
+
+    return config.pretrained or bool(_twin(config) and EMBEDDERS.get(_twin(config)).pretrained)
+
+
 def _stored_entry(model_version: str, detector: str, metric: str, path: Path) -> Calibration | None:
+    model_version = calibration_version(model_version)
     for entry in load_calibrations(path):
         if (entry.embedder, entry.detector, entry.metric) == (model_version, detector, metric):
             return entry
@@ -137,7 +171,8 @@ def _stored_entry(model_version: str, detector: str, metric: str, path: Path) ->
 def find_calibration(
     model_version: str, detector: str, metric: str, *, chip: str | None = None, path: Path = CALIBRATION_FILE
 ) -> Calibration | None:
-    """The entry measured with exactly this embedder version (flip TTA included), detector and metric.
+    """The entry measured with exactly this embedder version (flip TTA included; a twin's version is
+    mapped by :func:`calibration_version`), detector and metric.
 
     None when there is none, and when the entry's alignment version is not the current one for ``chip``
     (the embedder's chip geometry; the entry's own record when not given): see :func:`stale_reason`.
@@ -153,7 +188,7 @@ def best_calibration(embedder: str, path: Path = CALIBRATION_FILE) -> Calibratio
     from facecore.embedding import EMBEDDERS
 
     cls = EMBEDDERS.get(embedder)
-    base = cls.model_version_for()
+    base = calibration_version(cls.model_version_for())
     entries = [
         e for e in load_calibrations(path) if e.embedder.split("+")[0] == base and stale_reason(e, cls.chip) is None
     ]
@@ -182,11 +217,18 @@ def default_threshold(config: PipelineConfig, metric: str = "euclidean", path: P
     """The threshold to decide with for ``config`` and ``metric``: calibrated when measured, else a fallback."""
     if metric not in FALLBACK_THRESHOLDS:
         raise ValueError(f"unknown metric {metric!r}; choose one of: {', '.join(FALLBACK_THRESHOLDS)}")
+    twin = _twin(config)
+    shared = (
+        f" Calibrated on {twin}, which computes the same vectors as {config.embedder} (the same weights "
+        "under another runtime)."
+        if twin
+        else ""
+    )
     cal = calibrated(config, metric, path)
     if cal is not None:
-        return Threshold(float(cal.threshold), cal.describe(), cal)
+        return Threshold(float(cal.threshold), f"{cal.describe()}.{shared}" if twin else cal.describe(), cal)
     stale = ""
-    if config.pretrained and config.use_detector_landmarks:
+    if _has_lfw_calibration(config) and config.use_detector_landmarks:
         chip = _chip(config)
         entry = _stored_entry(config.model_version, config.detector, metric, path)
         if entry is not None:
@@ -194,7 +236,9 @@ def default_threshold(config: PipelineConfig, metric: str = "euclidean", path: P
         other = next(
             (
                 e for e in load_calibrations(path)
-                if e.embedder == config.model_version and e.metric == metric and stale_reason(e, chip) is None
+                if e.embedder == calibration_version(config.model_version)
+                and e.metric == metric
+                and stale_reason(e, chip) is None
             ),
             None,
         )
@@ -202,10 +246,11 @@ def default_threshold(config: PipelineConfig, metric: str = "euclidean", path: P
             return Threshold(
                 float(other.threshold),
                 f"{other.threshold:.3f}: calibrated for this model with the {other.detector} detector "
-                f"(LFW pairs.txt, 10-fold, mean of the fold thresholds); not measured with {config.detector}.{stale}",
+                f"(LFW pairs.txt, 10-fold, mean of the fold thresholds); not measured with "
+                f"{config.detector}.{shared}{stale}",
             )
     value = FALLBACK_THRESHOLDS[metric]
-    if not config.pretrained:
+    if not _has_lfw_calibration(config):
         return Threshold(
             value,
             f"{value:.3f} (dlib's fallback), not calibrated for {config.model_label}; "
@@ -251,7 +296,7 @@ def lfw_distances(config: PipelineConfig, metric: str, path: Path = DISTANCES_FI
     if calibrated(config, metric) is None or not path.exists():
         return None
     with np.load(path) as data:
-        key = _distances_key(config.model_version, config.detector, metric)
+        key = _distances_key(calibration_version(config.model_version), config.detector, metric)
         if key not in data:
             return None
         return data[key].astype(np.float64), data["same"].astype(bool)
