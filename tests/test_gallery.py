@@ -178,6 +178,21 @@ def test_duplicate_names_are_rejected_whatever_their_case(tmp_path: Path, galler
         ("\ufeffBob", "zero-width"),
         ("Bo\u200db", "zero-width"),  # a joiner between ASCII letters joins nothing
         ("Bob\u2060", "zero-width"),
+        # other invisible characters: format characters (Cf) and default-ignorable marks and fillers
+        ("Bob\u2061by", r"invisible character U\+2061 \(FUNCTION APPLICATION\)"),
+        ("Bob\u2064", r"U\+2064 \(INVISIBLE PLUS\)"),
+        ("Eve\u206a", r"U\+206A \(INHIBIT SYMMETRIC SWAPPING\)"),
+        ("Ev\u180ee", r"U\+180E \(MONGOLIAN VOWEL SEPARATOR\)"),
+        ("\u3164Bob", r"U\+3164 \(HANGUL FILLER\)"),
+        ("Bob\uffa0", r"U\+FFA0 \(HALFWIDTH HANGUL FILLER\)"),
+        ("B\u115fob", r"U\+115F \(HANGUL CHOSEONG FILLER\)"),
+        ("Bo\u1160b", r"U\+1160 \(HANGUL JUNGSEONG FILLER\)"),
+        ("Bob\U000e0041\U000e007f", r"U\+E0041 \(TAG LATIN CAPITAL LETTER A\)"),
+        ("Bo\u034fb", r"U\+034F \(COMBINING GRAPHEME JOINER\)"),
+        ("Bob\ufe0f", r"U\+FE0F \(VARIATION SELECTOR-16\)"),
+        ("Bob\U000e0100", r"U\+E0100 \(VARIATION SELECTOR-17\)"),
+        ("\u1820\u180b", r"U\+180B \(MONGOLIAN FREE VARIATION SELECTOR ONE\)"),
+        ("\u0600Ali", r"U\+0600 \(ARABIC NUMBER SIGN\)"),  # any other Cf
     ],
 )
 def test_bad_names_are_rejected(tmp_path: Path, name: str, reason: str, gallery_at) -> None:
@@ -194,6 +209,20 @@ def test_joiners_are_kept_where_a_script_needs_them_and_never_make_a_look_alike(
     assert "\u200c" in persian.name
     with pytest.raises(GalleryError, match="already exists"):  # the same letters without the joiner
         gallery.create_person("\u0645\u06cc\u062e\u0648\u0627\u0647\u0645")
+
+
+def test_an_invisible_character_cannot_make_a_second_bobby(tmp_path: Path) -> None:
+    gallery = Gallery(tmp_path)
+    bobby = gallery.create_person("Bobby")
+    for hidden in ("\u2061", "\u2062", "\u2063", "\u206f", "\u180e", "\u3164", "\U000e0020", "\ufe00"):
+        with pytest.raises(GalleryError, match=f"U\\+{ord(hidden):04X}.*Type the name without it"):
+            gallery.create_person(f"Bob{hidden}by")
+        with pytest.raises(GalleryError, match=f"U\\+{ord(hidden):04X}"):
+            gallery.rename_person(bobby.id, f"Bobby{hidden}")
+    assert [p.name for p in gallery.people()] == ["Bobby"]
+    # a visible emoji and a joined emoji sequence are still names
+    assert gallery.create_person("\u2764 Bob").name == "\u2764 Bob"
+    assert gallery.create_person("\U0001f469\U0001f3fd\u200d\U0001f52c Ann").name.startswith("\U0001f469")
 
 
 def test_names_that_look_like_paths_never_reach_the_filesystem(tmp_path: Path, embedded, model: str) -> None:
