@@ -1,9 +1,14 @@
-"""Command line: ``python -m facecore evaluate-lfw ...``, ``evaluate ...`` (own data; :mod:`facecore.cli_calibration`) and ``embed ...``."""
+"""Command line: ``python -m facecore evaluate-lfw ...``, ``evaluate ...`` (own data; :mod:`facecore.cli_calibration`) and ``embed ...``.
+
+A missing or misplaced LFW (``--data-home``, ``$FACECORE_LFW_HOME``) is a sentence on stderr and exit status 2,
+never a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,7 +18,7 @@ from facecore.config import DEFAULT_DETECTOR, PipelineConfig
 from facecore.detection import DETECTORS
 from facecore.embedding import DEFAULT_EMBEDDER, EMBEDDERS
 from facecore.embedding.base import builtin_embedders
-from facecore.evaluation.datasets import LFW_SUBSETS
+from facecore.evaluation.datasets import LFW_SUBSETS, LfwSource
 from facecore.verification.metrics import METRICS
 
 
@@ -108,20 +113,58 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _lfw_source(data_home: Path | None) -> LfwSource:
+    """The LFW in ``data_home``, or :func:`~facecore.evaluation.datasets.find_lfw`'s when None.
+
+    FileNotFoundError, with a message for people, when that folder (or ``$FACECORE_LFW_HOME``) holds no LFW.
+    """
+    from facecore.evaluation.datasets import (
+        BUNDLED,
+        BUNDLED_LFW_HOME,
+        LFW_HOME_ENV,
+        _describe,
+        find_lfw,
+        lfw_images_dir,
+    )
+
+    if data_home is None:
+        try:
+            return find_lfw()
+        except FileNotFoundError as error:
+            if os.environ.get(LFW_HOME_ENV):
+                raise FileNotFoundError(f"${LFW_HOME_ENV} is {os.environ[LFW_HOME_ENV]}: {error}") from error
+            raise
+    home = data_home.expanduser()
+    try:
+        images = lfw_images_dir(home)
+    except FileNotFoundError as error:
+        raise FileNotFoundError(f"--data-home {data_home} holds no LFW. {error}") from error
+    origin = BUNDLED if home.resolve() == BUNDLED_LFW_HOME.resolve() else "--data-home"
+    return _describe(home, origin, images.stat().st_mtime)
+
+
 def run_evaluate_lfw(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from facecore.cache import EmbeddingCache
-    from facecore.evaluation.datasets import LfwSource, find_lfw
     from facecore.evaluation.lfw import evaluate_lfw
 
-    source: LfwSource | None = None
-    if args.data_home is None:
-        source = find_lfw()
-        args.data_home = source.home
-        print(f"using {source.describe()}", file=sys.stderr)
+    try:
+        source = _lfw_source(args.data_home)
+    except FileNotFoundError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    args.data_home = source.home
+    print(f"using {source.describe()}", file=sys.stderr)
     if args.pairs is None:
-        args.pairs = source.benchmark_subset if source is not None else "10_folds"
+        args.pairs = source.benchmark_subset
+    if args.pairs not in source.subsets:
+        print(
+            f"error: the LFW at {source.home} has no {LFW_SUBSETS[args.pairs]}, so no --pairs {args.pairs}; "
+            f"it has: {', '.join(source.subsets) or 'no pairs file at all'}.",
+            file=sys.stderr,
+        )
+        return 2
     cache = None if args.no_cache else EmbeddingCache(args.cache_dir)
     with tqdm(total=0, unit="img", desc=f"embedding LFW ({args.detector})", file=sys.stderr) as bar:
 
@@ -189,7 +232,7 @@ def run_embed(args: argparse.Namespace) -> int:
 def run_download_lfw(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from facecore.evaluation.datasets import DownloadError, download_lfw, find_lfw
+    from facecore.evaluation.datasets import DownloadError, download_lfw
 
     with tqdm(unit="B", unit_scale=True, desc="downloading LFW", file=sys.stderr) as bar:
         try:
@@ -197,7 +240,13 @@ def run_download_lfw(args: argparse.Namespace) -> int:
         except DownloadError as error:
             print(error, file=sys.stderr)
             return 2
-    print(f"LFW is in {home}. Now using {find_lfw().describe()}.")
+    print(f"LFW is in {home}.")
+    try:
+        source = _lfw_source(None)
+    except FileNotFoundError as error:
+        print(f"error: but the lab will not find it: {error}", file=sys.stderr)
+        return 2
+    print(f"Now using {source.describe()}.")
     return 0
 
 
