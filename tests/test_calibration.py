@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -92,6 +94,25 @@ def test_stored_entry_records_its_chip_alignment_and_command(entry):
     assert entry.command.startswith(("python bench/lfw_benchmark.py ", "python bench/model_selection.py "))
     assert "--write-calibration" in entry.command
     assert entry.flip_tta == entry.embedder.endswith("+flip")
+    # Settings are chosen on View 1 (view1_choice), so every configuration the dashboard offers has it.
+    assert 0.5 < entry.view1_accuracy <= 1 and 0.5 < entry.view1_auc <= 1
+    assert entry.view1_source.startswith("LFW View 1 (threshold fitted on pairsDevTrain, scored on pairsDevTest): ")
+
+
+def test_view1_figures_and_portable_commands_are_what_the_tool_derives_from_the_stored_results():
+    """tools/calibration_provenance.py --check: the View 1 figures are those of docs/results/ (the rows
+    measured with each detector's own landmarks), and no stored command names a machine path."""
+    result = subprocess.run(
+        [sys.executable, "tools/calibration_provenance.py", "--check"],
+        cwd=CALIBRATION_FILE.parents[2], capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    # An example read by hand from docs/results/model_selection_arcface_detectors.json: MTCNN's own points.
+    mtcnn = find_calibration("arcface_w600k_mbf-l2-keras+flip", "mtcnn", "euclidean")
+    assert (mtcnn.view1_accuracy, mtcnn.view1_auc) == (0.995, 0.998276)
+    # ... and from model_selection_dlib_view1.json: HOG gives no points, so its rows use dlib's 5-point ones.
+    hog = find_calibration("dlib_resnet_v1-keras+flip", "hog", "cosine")
+    assert (hog.view1_accuracy, hog.view1_auc) == (0.989, 0.999012)
 
 
 def _stale_copy(tmp_path, detector: str, metric: str, flip: bool = False):

@@ -68,8 +68,14 @@ class Calibration:
     #: Empty in files written before these were recorded (such entries are refused too).
     chip: str = ""
     alignment_version: str = ""
-    #: The command that measured the entry (so it can be re-run).
+    #: The command that measured the entry (so it can be re-run), without machine paths.
     command: str = ""
+    #: The same configuration on LFW View 1 (threshold fitted on pairsDevTrain; accuracy and AUC on
+    #: pairsDevTest), where settings are chosen (:func:`view1_choice`), and where those figures come from.
+    #: Filled in by ``tools/calibration_provenance.py``; None/"" when View 1 was not measured.
+    view1_accuracy: float | None = None
+    view1_auc: float | None = None
+    view1_source: str = ""
 
     def describe(self) -> str:
         """One line for a settings panel: where the threshold comes from and what the procedure achieved."""
