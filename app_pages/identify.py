@@ -11,7 +11,7 @@ from ui.inputs import decode_or_error, find_faces, image_input, no_face_warning
 from ui.operating_point import confidence_note
 from ui.quality import show_quality_warnings
 from ui.resources import gallery_location, load_gallery, pipeline
-from ui.settings import current_settings, identification_threshold
+from ui.settings import current_settings, identification_settings
 
 RULE_NAMES = {Rule.NEAREST: "nearest face", Rule.MAJORITY: "k-NN majority vote"}
 RULE_MEANING = {
@@ -52,7 +52,9 @@ if not usable:
     st.page_link("app_pages/gallery.py", label="Open the Gallery", icon=":material/photo_library:")
     st.stop()
 
-threshold, note = identification_threshold(settings)
+# The settings gallery search decides with: euclidean (L2), the sidebar's threshold or the one the API uses.
+search, note = identification_settings(settings)
+threshold = search.threshold
 people = {f.person_id for f in usable}
 st.caption(
     f"{len(usable)} faces of {len(people)} people in the gallery. A face is compared with its k nearest "
@@ -116,7 +118,7 @@ def answer(number: int, result: Identification) -> None:
         )
     else:
         st.warning(f"Face {number}: **unknown** (no gallery face to compare with).")
-    confidence_note(settings.config, "euclidean", result.distance)
+    confidence_note(search, result.distance)
     if not result.agrees:
         st.info(
             f"The nearest face and the vote disagree on face {number}: the nearest gallery face says "

@@ -123,9 +123,16 @@ def active_point_picker(config: PipelineConfig, metric: str, key: str) -> None:
         st.rerun()
 
 
-def confidence_note(config: PipelineConfig, metric: str, distance: float | None) -> None:
-    """One caption: the empirical rates at ``distance`` on the deciding set (nothing without distance or data)."""
-    chosen = deciding(config, metric)
-    if distance is None or chosen.point is None:
+def confidence_note(settings, distance: float | None) -> None:
+    """One caption: the empirical rates at ``distance`` on the deciding set, and which threshold decided
+    (the sidebar's when the person moved it, else the active operating point or the default); nothing
+    without a distance or a calibration set."""
+    chosen = deciding(settings.config, settings.metric)
+    found = None if distance is None else chosen.confidence(distance)
+    if found is None:
         return
-    st.caption(f"{confidence_at(chosen.point, distance).sentence()} (threshold from: {chosen.name})")
+    if settings.user_set:
+        decider = f"your sidebar threshold {settings.threshold:.4f}"
+    else:
+        decider = chosen.name if chosen.name == DEFAULT_NAME else f"operating point '{chosen.name}'"
+    st.caption(f"{found.sentence()} (threshold from: {decider})")

@@ -189,14 +189,29 @@ def current_settings() -> Settings:
     )
 
 
-def identification_threshold(settings: Settings) -> tuple[float, str]:
-    """The euclidean (L2) threshold for gallery search, and a note when it is not the sidebar's."""
+def identification_settings(settings: Settings) -> tuple[Settings, str]:
+    """The settings gallery search decides with, and a note when they are not the sidebar's.
+
+    The gallery is searched with euclidean (L2) distance. With the sidebar on euclidean, its threshold
+    decides (the active operating point unless the person moved it). On another metric the sidebar's
+    threshold means nothing on the L2 scale, so the euclidean threshold the API would use decides: the
+    gallery's active euclidean operating point for this configuration, else the calibrated default (both
+    through ``facecore.verification.operating_points.deciding_threshold``, see ``ui.deciding``).
+    """
     if settings.metric == "euclidean":
-        return settings.threshold, ""
-    euclidean = default_threshold(settings.config, "euclidean")
-    return euclidean.value, (
-        f"The gallery is searched with euclidean (L2) distance; the sidebar's threshold is on the "
-        f"{settings.metric} scale, so the euclidean default is used: {euclidean.source}"
+        return settings, ""
+    default = _default(settings.config, "euclidean")
+    search = Settings(
+        config=settings.config,
+        metric="euclidean",
+        threshold=float(default.value),
+        default=default,
+        model=settings.model,
+        user_set=False,
+    )
+    return search, (
+        f"The gallery is searched with euclidean (L2) distance and the sidebar's threshold is on the "
+        f"{settings.metric} scale, so Identify decides with the euclidean threshold the API uses: {default.source}"
     )
 
 
