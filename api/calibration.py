@@ -15,7 +15,7 @@ from dataclasses import replace
 from api.config import METRIC
 from api.engine import Engine
 from api.schemas_calibration import ConfidenceOut
-from facecore.gallery.operating_points import OperatingPoints
+from facecore.gallery.operating_points import REQUEST_NAME, SERVER_SETTING_NAME, OperatingPoints
 from facecore.verification.operating_points import Deciding, deciding_threshold, lfw_default
 
 
@@ -24,12 +24,12 @@ def deciding(engine: Engine, override: float | None = None) -> Deciding:
     config = engine.pipeline.config
     active = OperatingPoints(engine.gallery.database).active(config, METRIC)
     if active is None and engine.config.threshold is not None:
-        chosen = Deciding(engine.threshold, "FACECORE_API_THRESHOLD", engine.threshold_source, lfw_default(config, METRIC).point)
+        chosen = Deciding(engine.threshold, SERVER_SETTING_NAME, engine.threshold_source, lfw_default(config, METRIC).point)
     else:
         chosen = deciding_threshold(config, METRIC, active)
     if override is None:
         return chosen
-    return replace(chosen, threshold=float(override), name="request", source=f"{override:g}: the request's ?threshold=")
+    return replace(chosen, threshold=float(override), name=REQUEST_NAME, source=f"{override:g}: the request's ?threshold=")
 
 
 def confidence_out(chosen: Deciding, distance: float | None) -> ConfidenceOut | None:

@@ -1,10 +1,23 @@
 """Operating points stored in the gallery database, so the dashboard, the API and the CLI share them.
 
 Contract: the table ``operating_points`` (created with the rest of the schema, ``_SCHEMA`` in
-:mod:`facecore.gallery.database`) holds one row per (model_version, detector, metric, name); at
-most one row per configuration is active. Every statement here goes through the ``Database``'s
-``write`` (one transaction, revision bumped) or ``snapshot``; SQL is portable (``?`` placeholders,
-TEXT/INTEGER/REAL/BLOB). Distances are stored as little-endian float64 blobs, sorted.
+:mod:`facecore.gallery.database` and :mod:`facecore.gallery.pg_database`) holds one row per
+(model_version, detector, metric, name). At most one row per configuration (model_version, detector,
+metric) is active: every write that sets a row active first clears the others of its configuration in
+the same transaction (writers are serialised by both stores), so no reader ever sees two.
+
+* :meth:`OperatingPoints.save` replaces a point of the same name and never switches a point off:
+  re-saving the active point keeps it active, whatever ``activate`` says (to let the default decide
+  again, :meth:`OperatingPoints.activate` with None). ``activate=True`` (or a point whose ``active``
+  is set) makes the saved point the active one.
+* The names in :data:`RESERVED_NAMES` (compared without case or surrounding spaces) are refused with a
+  :class:`GalleryError`: they name what decides when no stored point does, the dashboard's
+  ``"default"``, the API's ``"request"`` (``?threshold=``) and ``"FACECORE_API_THRESHOLD"`` (the server's
+  setting), and a stored point under one of them could not be told from it.
+
+Every statement here goes through the ``Database``'s ``write`` (one transaction, revision bumped) or
+``snapshot``; SQL is portable (``?`` placeholders, TEXT/INTEGER/REAL/BLOB). Distances are stored as
+little-endian float64 blobs, sorted.
 """
 
 from __future__ import annotations
@@ -16,7 +29,14 @@ import numpy as np
 from facecore.config import PipelineConfig
 from facecore.gallery.database import Database
 from facecore.gallery.records import GalleryError
-from facecore.verification.operating_points import OperatingPoint
+from facecore.verification.operating_points import DEFAULT_NAME, OperatingPoint
+
+#: The name of what decides for a request that gives ``?threshold=`` (:mod:`api.calibration`).
+REQUEST_NAME = "request"
+#: The name of what decides when the API's ``FACECORE_API_THRESHOLD`` is set and no point is active.
+SERVER_SETTING_NAME = "FACECORE_API_THRESHOLD"
+#: Names no stored operating point may take: each already names a threshold that is not a stored point.
+RESERVED_NAMES = (DEFAULT_NAME, REQUEST_NAME, SERVER_SETTING_NAME)
 
 _COLUMNS = (
     "name, model_version, detector, metric, threshold, source, set_name, set_size, target, impostor, genuine, "
@@ -43,6 +63,17 @@ def _key(config: PipelineConfig, metric: str) -> tuple[str, str, str]:
     return config.model_version, config.detector, metric
 
 
+def check_name(name: str) -> str:
+    """``name`` if an operating point may take it; a :class:`GalleryError` saying why not otherwise."""
+    if name.strip().casefold() in {reserved.casefold() for reserved in RESERVED_NAMES}:
+        others = ", ".join(f"'{n}'" for n in RESERVED_NAMES)
+        raise GalleryError(
+            f"'{name.strip()}' cannot name an operating point: {others} already name the thresholds that "
+            "decide when no stored point does. Pick another name."
+        )
+    return name
+
+
 class OperatingPoints:
     """The operating points of one gallery database."""
 
@@ -50,22 +81,31 @@ class OperatingPoints:
         self._database = database
 
     def save(self, point: OperatingPoint, *, activate: bool = False) -> OperatingPoint:
-        """Store ``point`` (replacing one of the same name for its configuration); optionally make it active."""
+        """Store ``point`` (replacing one of the same name for its configuration). It is active afterwards
+        when ``activate`` or ``point.active`` says so, or when the point it replaces was active."""
+        check_name(point.name)
 
         def write(db: sqlite3.Connection) -> None:
             key = (point.model_version, point.detector, point.metric)
-            if activate:
+            named = (*key, point.name)
+            replaced = db.execute(
+                "SELECT active FROM operating_points WHERE model_version = ? AND detector = ? AND metric = ? "
+                "AND name = ?",
+                named,
+            ).fetchone()
+            active = activate or point.active or (replaced is not None and bool(replaced[0]))
+            if active:
                 db.execute(
                     "UPDATE operating_points SET active = 0 WHERE model_version = ? AND detector = ? AND metric = ?", key
                 )
             db.execute(
                 "DELETE FROM operating_points WHERE model_version = ? AND detector = ? AND metric = ? AND name = ?",
-                (*key, point.name),
+                named,
             )
             db.execute(
                 f"INSERT INTO operating_points ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (point.name, *key, point.threshold, point.source, point.set_name, point.set_size, point.target,
-                 _blob(point.impostor), _blob(point.genuine), point.created, int(activate or point.active)),
+                 _blob(point.impostor), _blob(point.genuine), point.created, int(active)),
             )
 
         self._database.write(write)
@@ -100,7 +140,7 @@ class OperatingPoints:
         with self._database.snapshot() as db:
             row = db.execute(
                 f"SELECT {_COLUMNS} FROM operating_points WHERE model_version = ? AND detector = ? AND metric = ? "
-                "AND active = 1",
+                "AND active = 1 ORDER BY created DESC, name LIMIT 1",  # one, even in a gallery written before the rule
                 _key(config, metric),
             ).fetchone()
         return None if row is None else _point(row)
