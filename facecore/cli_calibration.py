@@ -7,8 +7,11 @@
   stores an operating point chosen on the set in the gallery. A bad input exits with status 2 and
   one sentence on stderr, and prints no summary.
 * ``python -m facecore operating-points list|activate NAME|deactivate [--detector] [--embedder] [--metric]``
-  lists (last line: JSON) and chooses the active point of a configuration in the gallery
-  (``--gallery DIR``, default ``$FACECORE_GALLERY_DIR`` or ``./gallery``).
+  lists (last line: JSON) and chooses the active point of a configuration in the gallery.
+* ``--gallery`` (``evaluate``, ``operating-points``, ``verify-batch``) is a gallery URL or a folder and
+  defaults to the gallery the API serves (``$FACECORE_GALLERY_URL``, else ``$FACECORE_GALLERY_DIR``, else
+  ``./gallery``): see :func:`facecore.cli_keys.open_cli_gallery`. A gallery that cannot be opened exits
+  with status 2 and one sentence on stderr.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from facecore.gallery.operating_points import OperatingPoints
+from facecore.cli_keys import GALLERY_HELP, open_cli_gallery
+from facecore.gallery.operating_points import OperatingPoints, check_name
 from facecore.verification.metrics import METRICS
 from facecore.verification.operating_points import TARGETS
 
@@ -42,7 +46,7 @@ def add_evaluate(commands, add_pipeline_options: Callable[[argparse.ArgumentPars
     evaluate.add_argument("--save-as", default=None, help="store an operating point of this name, chosen on the set")
     evaluate.add_argument("--target", choices=TARGETS[:-1], default="FAR <= 0.1%", help="what --save-as chooses for")
     evaluate.add_argument("--activate", action="store_true", help="make the saved operating point the active one")
-    evaluate.add_argument("--gallery", type=Path, default=None, help="default: $FACECORE_GALLERY_DIR or ./gallery")
+    evaluate.add_argument("--gallery", default=None, help=GALLERY_HELP)
     evaluate.add_argument("--no-cache", action="store_true", help="recompute every embedding")
     evaluate.add_argument("--cache-dir", type=Path, default=None, help="default: $FACECORE_CACHE_DIR or ~/.cache/facecore")
 
@@ -60,9 +64,7 @@ def _pair_set(args: argparse.Namespace):
 
 
 def _gallery(args: argparse.Namespace):
-    from facecore.gallery import Gallery, default_gallery_dir
-
-    return Gallery(args.gallery or default_gallery_dir())
+    return open_cli_gallery(args.gallery)
 
 
 def add_operating_points(commands, add_pipeline_options: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -73,7 +75,7 @@ def add_operating_points(commands, add_pipeline_options: Callable[[argparse.Argu
     add_pipeline_options(points)
     points.add_argument("--metric", choices=METRICS, default="euclidean")
     points.add_argument("--all", action="store_true", help="list every configuration's points")
-    points.add_argument("--gallery", type=Path, default=None, help="default: $FACECORE_GALLERY_DIR or ./gallery")
+    points.add_argument("--gallery", default=None, help=GALLERY_HELP)
 
 
 def _log(gallery, action: str, result: dict) -> None:
@@ -87,7 +89,12 @@ def _log(gallery, action: str, result: dict) -> None:
 def run_operating_points(args: argparse.Namespace, config) -> int:
     from facecore.gallery import GalleryError
 
-    with _gallery(args) as gallery:
+    try:
+        gallery = _gallery(args)
+    except GalleryError as error:
+        print(error, file=sys.stderr)
+        return 2
+    with gallery:
         points = OperatingPoints(gallery.database)
         try:
             if args.action == "activate":
@@ -126,7 +133,7 @@ def add_verify_batch(commands, add_pipeline_options: Callable[[argparse.Argument
     add_pipeline_options(batch)
     batch.add_argument("--metric", choices=METRICS, default="euclidean")
     batch.add_argument("--threshold", type=float, default=None, help="decide with this instead of the active point")
-    batch.add_argument("--gallery", type=Path, default=None, help="whose active operating point decides")
+    batch.add_argument("--gallery", default=None, help="whose active operating point decides; " + GALLERY_HELP)
     batch.add_argument("--cache-dir", type=Path, default=None, help="default: $FACECORE_CACHE_DIR or ~/.cache/facecore")
 
 
@@ -174,10 +181,13 @@ def run_evaluate(args: argparse.Namespace, config) -> int:
     from facecore.evaluation.analysis import procedure_summary_with_ci
     from facecore.evaluation.own_data import evaluate_pairs
     from facecore.evaluation.own_pairs import OwnDataError
+    from facecore.gallery import GalleryError
 
     try:
+        if args.save_as is not None:
+            check_name(args.save_as)  # before the slow part, not after it
         pair_set = _pair_set(args)
-    except (OwnDataError, FileNotFoundError) as error:
+    except (OwnDataError, FileNotFoundError, GalleryError) as error:
         print(error, file=sys.stderr)
         return 2
     cache = None if args.no_cache else EmbeddingCache(args.cache_dir)
@@ -215,12 +225,16 @@ def run_evaluate(args: argparse.Namespace, config) -> int:
     if args.save_as is not None:
         from facecore.verification.operating_points import from_pairs
 
-        point = from_pairs(args.save_as, config, args.metric, evaluation.distances, evaluation.same,
-                           target=args.target, source="own set", set_name=pair_set.name)
-        with _gallery(args) as gallery:
-            saved = OperatingPoints(gallery.database).save(point, activate=args.activate)
-            _log(gallery, "evaluate --save-as", {"operating_point": saved.name, "target": saved.target,
-                                                 "threshold": saved.threshold, "active": saved.active})
-        print(f"saved {saved.describe()}{' (active)' if saved.active else ''} in {gallery.root}")
+        try:
+            point = from_pairs(args.save_as, config, args.metric, evaluation.distances, evaluation.same,
+                               target=args.target, source="own set", set_name=pair_set.name)
+            with _gallery(args) as gallery:
+                saved = OperatingPoints(gallery.database).save(point, activate=args.activate)
+                _log(gallery, "evaluate --save-as", {"operating_point": saved.name, "target": saved.target,
+                                                     "threshold": saved.threshold, "active": saved.active})
+        except (ValueError, GalleryError) as error:
+            print(f"The operating point was not saved: {error}", file=sys.stderr)
+            return 2
+        print(f"saved {saved.describe()}{' (active)' if saved.active else ''} in the gallery at {gallery.location}")
     print(json.dumps(summary))
     return 0

@@ -3,6 +3,7 @@ names; audit entries, filters, retention and the CSV table; ``python -m facecore
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -91,3 +92,56 @@ def test_the_command_line_creates_lists_and_revokes_keys(tmp_path: Path) -> None
     again = cli("revoke", "kiosk")
     assert again.returncode == 2 and "no active API key" in again.stderr
     assert cli("create", "--role", "root", "--name", "x").returncode == 2  # argparse refuses the role
+
+
+def test_the_command_line_and_python_m_api_use_the_gallery_the_api_serves(
+    url_at, store: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """On either store, named by ``$FACECORE_GALLERY_URL`` alone or by ``--gallery URL``: a key created on
+    the command line is listed, accepted by the API's check, and makes ``python -m api`` see a key; the
+    SQLite folder of ``$FACECORE_GALLERY_DIR`` is neither read nor created."""
+    from api.__main__ import gallery_keys
+    from api.__main__ import main as api_main
+    from facecore.cli import main as cli_main
+    from facecore.gallery import open_gallery
+
+    url = url_at(tmp_path / "served")
+    unused_dir = tmp_path / "not-the-gallery"
+    monkeypatch.setenv("FACECORE_GALLERY_URL", url)
+    monkeypatch.setenv("FACECORE_GALLERY_DIR", str(unused_dir))
+
+    location, keys_exist = gallery_keys()
+    assert not keys_exist
+    assert api_main(["--host", "0.0.0.0", "--port", "1"]) == 2  # refused before any bind: no key in *this* gallery
+    refused = capsys.readouterr().err
+    assert f"No API key exists in the gallery at {location}" in refused and "--insecure" in refused
+
+    env = {**os.environ, "FACECORE_GALLERY_URL": url, "FACECORE_GALLERY_DIR": str(unused_dir)}
+    created = subprocess.run(
+        [sys.executable, "-m", "facecore", "api-key", "create", "--role", "admin", "--name", "ops"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert created.returncode == 0, created.stderr
+    secret = created.stdout.strip()
+    assert secret.startswith("fvl_") and location in created.stderr
+    if store == "postgresql":
+        assert "postgresql://" in created.stderr
+
+    with open_gallery(url) as gallery:
+        assert authenticate(gallery.database, secret).name == "ops"
+    assert gallery_keys() == (location, True)
+
+    monkeypatch.delenv("FACECORE_GALLERY_URL")  # now only --gallery names it
+    assert cli_main(["api-key", "--gallery", url, "list"]) == 0
+    listed = capsys.readouterr().out
+    assert "ops" in listed and "admin" in listed and secret not in listed
+    assert cli_main(["api-key", "--gallery", url, "revoke", "ops"]) == 0
+    assert gallery_keys(url) == (location, False)
+    assert not unused_dir.exists()
+
+
+def test_a_gallery_that_cannot_be_opened_is_one_sentence_and_status_2(capsys: pytest.CaptureFixture) -> None:
+    from facecore.cli import main as cli_main
+
+    assert cli_main(["api-key", "--gallery", "mysql://somewhere/db", "list"]) == 2
+    assert "No gallery store for 'mysql://'" in capsys.readouterr().err

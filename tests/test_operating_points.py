@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -98,3 +99,78 @@ def test_a_bad_point_is_refused_with_a_sentence(lfw_pairs) -> None:
         from_pairs("x", HOG, "euclidean", d, same, target="manual", source="own set", set_name="s")
     with pytest.raises(ValueError, match="name"):
         from_pairs(" ", HOG, "euclidean", d, same, target="EER", source="own set", set_name="s")
+
+
+def _named(d: np.ndarray, same: np.ndarray, name: str, target: str = "EER"):
+    return from_pairs(name, HOG, "euclidean", d, same, target=target, source="LFW", set_name="LFW pairs.txt")
+
+
+def test_re_saving_the_active_point_keeps_it_active_and_one_point_at_most_is_active(
+    gallery_at, tmp_path: Path, lfw_pairs
+) -> None:
+    d, same = lfw_pairs
+    with gallery_at(tmp_path / "g") as gallery:
+        points = OperatingPoints(gallery.database)
+        points.save(_named(d, same, "strict", "FAR <= 0.1%"), activate=True)
+        resaved = points.save(_named(d, same, "strict", "FAR <= 1%"))  # e.g. the dashboard's form, "Make active" off
+        assert resaved.active and resaved.target == "FAR <= 1%"
+        assert points.active(HOG, "euclidean").target == "FAR <= 1%"  # the new threshold decides, not the default
+        points.save(_named(d, same, "eer"))
+        assert points.active(HOG, "euclidean").name == "strict"  # saving another leaves the active one alone
+        points.save(replace(points.get(HOG.model_version, HOG.detector, "euclidean", "eer"), active=True))
+        assert [p.name for p in points.list(HOG, "euclidean") if p.active] == ["eer"]
+        points.save(_named(d, same, "strict"), activate=True)
+        assert [p.name for p in points.list(HOG, "euclidean") if p.active] == ["strict"]
+        points.activate(HOG, "euclidean", None)
+        assert not points.save(_named(d, same, "strict")).active  # an inactive point stays inactive
+        assert points.active(HOG, "euclidean") is None
+
+
+@pytest.mark.parametrize("name", [DEFAULT_NAME, "request", "FACECORE_API_THRESHOLD", " Default ", "REQUEST"])
+def test_names_that_already_mean_a_threshold_are_refused(tmp_path: Path, lfw_pairs, name: str) -> None:
+    d, same = lfw_pairs
+    with Gallery(tmp_path / "g") as gallery:
+        points = OperatingPoints(gallery.database)
+        with pytest.raises(GalleryError, match="cannot name an operating point.*Pick another name"):
+            points.save(_named(d, same, name), activate=True)
+        assert points.list() == []
+
+
+def test_the_command_line_activates_points_in_the_gallery_url(
+    gallery_at, url_at, tmp_path: Path, lfw_pairs, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """``operating-points`` on either store, by ``--gallery URL`` or by ``$FACECORE_GALLERY_URL`` alone."""
+    from facecore.cli import main as cli_main
+    from facecore.gallery.audit import entries
+
+    d, same = lfw_pairs
+    url = url_at(tmp_path / "cli")
+    with gallery_at(tmp_path / "cli") as gallery:
+        points = OperatingPoints(gallery.database)
+        points.save(_named(d, same, "strict", "FAR <= 0.1%"))
+        points.save(_named(d, same, "eer"))
+
+    assert cli_main(["operating-points", "activate", "strict", "--detector", "hog", "--gallery", url]) == 0
+    assert "active: operating point 'strict'" in capsys.readouterr().out
+    with gallery_at(tmp_path / "cli") as gallery:
+        assert OperatingPoints(gallery.database).active(HOG, "euclidean").name == "strict"
+        assert entries(gallery.database)[0].route == "cli: operating-points activate"
+
+    monkeypatch.setenv("FACECORE_GALLERY_URL", url)
+    monkeypatch.setenv("FACECORE_GALLERY_DIR", str(tmp_path / "not-the-gallery"))
+    assert cli_main(["operating-points", "activate", "nope", "--detector", "hog"]) == 2
+    assert "no operating point 'nope'" in capsys.readouterr().err
+    assert cli_main(["operating-points", "deactivate", "--detector", "hog"]) == 0
+    capsys.readouterr()
+    with gallery_at(tmp_path / "cli") as gallery:
+        assert OperatingPoints(gallery.database).active(HOG, "euclidean") is None
+    assert not (tmp_path / "not-the-gallery").exists()
+
+
+def test_evaluate_refuses_a_reserved_name_before_scoring_anything(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    from facecore.cli import main as cli_main
+
+    missing = tmp_path / "no-such-folder"
+    assert cli_main(["evaluate", "--folder", str(missing), "--save-as", "request", "--gallery", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "'request' cannot name an operating point" in err and str(missing) not in err
