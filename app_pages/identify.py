@@ -8,7 +8,7 @@ from facecore.verification import IDENTIFY_RULES, UNKNOWN, Identification, Rule
 from ui.drawing import draw_faces
 from ui.feedback import show_error
 from ui.inputs import decode_or_error, find_faces, image_input, no_face_warning
-from ui.operating_point import confidence_note
+from ui.operating_point import confidence_chart, confidence_note
 from ui.quality import show_quality_warnings
 from ui.resources import gallery_location, load_gallery, pipeline
 from ui.settings import current_settings, identification_settings
@@ -160,3 +160,10 @@ for i, (face, result) in enumerate(zip(faces, results, strict=True)):
                             st.image(str(stored_face.chip_path), width=100, caption=caption)
                         else:
                             st.caption(caption)
+
+# Each face's nearest gallery distance placed on the deciding calibration set's distributions (the
+# rates in words are beside each face above).
+nearest = {f"face {i + 1}": r.distance for i, r in enumerate(results) if r.distance is not None}
+if nearest:
+    st.subheader("Where the nearest distances fall")
+    confidence_chart(search, nearest, words=False)

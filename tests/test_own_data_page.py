@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -99,6 +100,54 @@ def test_identify_gives_the_confidence_of_each_face_from_the_lfw_calibration(pag
     captions = "\n".join(c.value for c in page.caption)
     assert "impostor pairs in 'LFW pairs.txt'" in captions or "stranger comparisons in 'LFW pairs.txt'" in captions
     assert "of genuine pairs" in captions and "(threshold from: default)" in captions
+
+
+def test_identify_on_a_cosine_sidebar_decides_with_the_active_euclidean_point_and_charts_the_distance(
+    page: AppTest, tmp_path: Path
+) -> None:
+    # Identify searches with L2 distance; with the sidebar on cosine it must decide as the API does: with
+    # the active euclidean operating point. 0.30 is stricter than the two Obama photos' distance (0.36),
+    # which the calibrated default (0.614) accepts, so the answer itself shows which threshold decided.
+    from facecore.config import PipelineConfig
+    from facecore.gallery import Gallery
+    from facecore.gallery.operating_points import OperatingPoints
+    from facecore.pipeline import build_pipeline
+    from facecore.verification.operating_points import from_pairs
+    from facecore.verification.thresholds import default_threshold, lfw_distances
+
+    config = PipelineConfig.interactive(detector="hog")
+    distances, same = lfw_distances(config, "euclidean")
+    point = from_pairs("strict", config, "euclidean", distances, same, target="manual", source="LFW",
+                       set_name="LFW pairs.txt", threshold=0.30)
+    assert default_threshold(config, "euclidean").value > 0.37  # else the test could not tell them apart
+    with Gallery(tmp_path / "gallery") as gallery:
+        person = gallery.create_person("Obama")
+        gallery.enrol(person.id, (FACES_SMALL / "obama/1.jpg").read_bytes(), build_pipeline(config))
+        OperatingPoints(gallery.database).save(point, activate=True)
+
+    page.selectbox(key="metric").set_value("cosine").run()
+    page.switch_page("app_pages/identify.py").run()
+    page.file_uploader(key="identify_probe_upload").set_value(
+        ("2.jpg", (FACES_SMALL / "obama/2.jpg").read_bytes(), "image/jpeg")
+    )
+    page.run()
+    assert not page.exception, page.exception
+    assert page.session_state["metric"] == "cosine"
+    captions = "\n".join(c.value for c in page.caption)
+    assert "those within L2 distance 0.300 count" in captions
+    assert "the euclidean threshold the API uses: operating point 'strict': 0.3000" in captions
+    assert "(threshold from: operating point 'strict')" in captions and "Decided by operating point 'strict'" in captions
+    (verdict,) = [w.value for w in page.warning if w.value.startswith("Face 1")]
+    assert "**unknown**" in verdict and "above the threshold 0.300" in verdict
+    assert not [s.value for s in page.success if s.value.startswith("Face 1")]
+
+    # The face's nearest distance on the point's distributions, the threshold drawn at the point's.
+    (chart,) = [json.loads(c.proto.spec) for c in page.get("plotly_chart")]
+    assert {trace["name"] for trace in chart["data"]} == {"same person (LFW pairs.txt)", "different people (LFW pairs.txt)"}
+    lines = {a["text"]: shape["x0"] for a, shape in zip(chart["layout"]["annotations"], chart["layout"]["shapes"], strict=True)}
+    assert lines["threshold"] == pytest.approx(0.30)
+    assert 0.30 < lines["face 1"] < 0.614
+    assert f"At distance {lines['face 1']:.4f}" in captions
 
 
 def test_threshold_lab_saves_an_lfw_operating_point_that_the_sidebar_then_uses(page: AppTest, tmp_path: Path) -> None:

@@ -34,10 +34,10 @@ def decided_by(settings) -> str:
     return f"Decided by {chosen.source}." if chosen.name != DEFAULT_NAME else f"Decided by the default: {chosen.source}"
 
 
-def confidence_chart(settings, marks: dict[str, float], *, height: int = 300) -> None:
+def confidence_chart(settings, marks: dict[str, float], *, height: int = 300, words: bool = True) -> None:
     """``marks`` (label -> distance) on the deciding set's genuine and impostor distances (LFW's for the
     default, via ``ui.charts.lfw_distance_chart``), and per mark the empirical false-accept and
-    genuine-accept rates there, in words."""
+    genuine-accept rates there, in words (unless ``words`` is False, for a page that already gave them)."""
     chosen = deciding(settings.config, settings.metric)
     st.caption(decided_by(settings))
     if chosen.name == DEFAULT_NAME:
@@ -46,8 +46,9 @@ def confidence_chart(settings, marks: dict[str, float], *, height: int = 300) ->
         _point_chart(settings, chosen, marks, height)
     if chosen.point is None:
         return
-    for label, value in marks.items():
-        st.markdown(f"**{label}**: {confidence_at(chosen.point, value).sentence()}")
+    if words:
+        for label, value in marks.items():
+            st.markdown(f"**{label}**: {confidence_at(chosen.point, value).sentence()}")
     st.caption(
         f"Rates measured on the pairs of '{chosen.point.set_name}', not a probability that these two are one person."
     )
