@@ -150,12 +150,17 @@ def test_verify_two_different_people(app: AppTest, faces_small) -> None:
     assert not app.success
 
 
-def test_verify_group_photo_offers_a_face_picker(app: AppTest, faces_small, faces_group) -> None:
-    group = next(p for p in faces_group if p.name == "obama_and_biden.jpg")
+def test_verify_group_photo_offers_a_face_picker(app: AppTest, faces_small) -> None:
     go(app, "verify")
     app.file_uploader(key="verify_a_upload").set_value(jpeg(faces_small["biden"][0]))
-    app.file_uploader(key="verify_b_upload").set_value(jpeg(group))
+    # B is a bundled group photo, from the example chooser, which lists it as a group photo.
+    app.radio(key="verify_b_source").set_value("Example photo").run()
+    chooser = app.selectbox(key="verify_b_example")
+    assert "Group photo: obama_and_biden.jpg" in chooser.options
+    assert "obama/1.jpg" in chooser.options  # the portraits are still there
+    chooser.set_value("group/obama_and_biden.jpg")
     app.run()
+    assert not app.exception, app.exception
     picker = app.selectbox(key="verify_b_face")
     assert len(picker.options) >= 2
     decisions = set()
@@ -272,6 +277,31 @@ def test_identify_says_when_the_nearest_face_and_the_vote_disagree(
     assert not app.exception, app.exception
     assert "Face 1: **Obama B** (3 of the 4 nearest gallery faces" in joined(app.success)
     assert "disagree" in joined(app.info)
+
+
+def test_identify_names_each_face_of_an_example_group_photo(app: AppTest, faces_small, gallery_dir: Path) -> None:
+    from facecore.config import PipelineConfig
+    from facecore.gallery import Gallery
+    from facecore.pipeline import build_pipeline
+
+    pipeline = build_pipeline(PipelineConfig.interactive(detector="hog"))
+    with Gallery(gallery_dir) as gallery:
+        for name, person in (("Barack Obama", "obama"), ("Joe Biden", "biden")):
+            enrolled = gallery.create_person(name)
+            for photo in faces_small[person][:2]:
+                gallery.enrol(enrolled.id, photo.read_bytes(), pipeline)
+
+    go(app, "identify")
+    app.radio(key="identify_probe_source").set_value("Example photo").run()
+    app.selectbox(key="identify_probe_example").set_value("group/obama_and_biden.jpg").run()
+    assert not app.exception, app.exception
+    assert not app.error
+    caption = next(c for e in app.image for c in e.captions if c.startswith("group/obama_and_biden.jpg: "))
+    found = int(caption.split(": ")[-1].split()[0])  # "group/obama_and_biden.jpg: N face(s)"
+    assert found >= 2
+    answers = joined(app.success) + "\n" + joined(app.warning)
+    assert all(f"Face {i}: " in answers for i in range(1, found + 1))  # one answer per face
+    assert "**Barack Obama**" in joined(app.success) and "**Joe Biden**" in joined(app.success)
 
 
 # ----------------------------------------------------------------------------- gallery and identify

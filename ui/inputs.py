@@ -3,6 +3,13 @@
 Every helper turns a bad file or a failure into a readable ``st.error`` and a ``None`` (or empty)
 result, never a traceback. :func:`pick_face` is the one face picker: a photo in, the chosen face out
 as a :class:`PickedFace`.
+
+Example photos: the one-photo chooser (:func:`image_input`, so Verify, Identify and every other page
+that takes one photo) offers the portraits of ``samples/faces_small`` as ``person/file.jpg`` and the
+group photos of ``samples/faces_group`` as ``group/file.jpg`` (listed as "Group photo: file.jpg"; a
+page that takes one photo must handle several faces in it). The several-photo chooser
+(:func:`images_input`: enrolment, reference sets) offers the portraits only, since those photos are
+meant to show one person each.
 """
 
 from __future__ import annotations
@@ -35,26 +42,54 @@ IMAGE_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tiff", "tif"]
 
 
 def examples_dir() -> Path:
-    """The example photos bundled with the lab: ``samples/faces_small/<person>/<n>.jpg``."""
+    """The example portraits bundled with the lab: ``samples/faces_small/<person>/<n>.jpg``."""
     return SAMPLES_DIR / "faces_small"
 
 
-def example_photos() -> list[str]:
-    """Example photos as ``person/file.jpg`` names, relative to :func:`examples_dir`."""
-    folder = examples_dir()
-    if not folder.is_dir():
-        return []
+def group_examples_dir() -> Path:
+    """The example group photos bundled with the lab (several faces each): ``samples/faces_group/<name>.jpg``."""
+    return SAMPLES_DIR / "faces_group"
+
+
+#: How group photos are named among the example photos: ``group/<file>``.
+GROUP_PREFIX = "group/"
+
+
+def _images(paths) -> list[Path]:
     suffixes = {f".{t}" for t in IMAGE_TYPES}
-    return sorted(
-        str(p.relative_to(folder))
-        for p in folder.glob("*/*")
-        if p.is_file() and p.suffix.lower() in suffixes and not p.name.startswith(".")
-    )
+    return [p for p in paths if p.is_file() and p.suffix.lower() in suffixes and not p.name.startswith(".")]
+
+
+def _example_files(groups: bool) -> dict[str, Path]:
+    """Example photo name -> file: the portraits (``person/file.jpg``), then the group photos if asked."""
+    files: dict[str, Path] = {}
+    folder = examples_dir()
+    if folder.is_dir():
+        files.update(sorted((str(p.relative_to(folder)), p) for p in _images(folder.glob("*/*"))))
+    folder = group_examples_dir()
+    if groups and folder.is_dir():
+        files.update(sorted((GROUP_PREFIX + p.name, p) for p in _images(folder.iterdir())))
+    return files
+
+
+def example_photos(*, groups: bool = False) -> list[str]:
+    """Example photo names: portraits as ``person/file.jpg`` (relative to :func:`examples_dir`), then,
+    with ``groups``, the group photos as ``group/file.jpg``."""
+    return list(_example_files(groups))
+
+
+def example_label(name: str) -> str:
+    """An example photo as listed: ``obama/1.jpg``, or ``Group photo: obama_and_biden.jpg``."""
+    return f"Group photo: {name.removeprefix(GROUP_PREFIX)}" if name.startswith(GROUP_PREFIX) else name
 
 
 def _read_example(name: str) -> tuple[bytes, str] | None:
+    path = _example_files(groups=name.startswith(GROUP_PREFIX)).get(name)
+    if path is None:
+        st.error(f"The example photo {name} is no longer among the bundled samples.")
+        return None
     try:
-        return (examples_dir() / name).read_bytes(), name
+        return path.read_bytes(), name
     except OSError as exc:
         st.error(f"The example photo {name} cannot be read ({exc}).")
         return None
@@ -63,24 +98,30 @@ def _read_example(name: str) -> tuple[bytes, str] | None:
 # ----------------------------------------------------------------------------- photos
 
 
-def _sources(camera: bool) -> list[str]:
+def _sources(camera: bool, groups: bool) -> list[str]:
     sources = ["Upload"]
     if camera:
         sources.append("Camera")
-    if example_photos():
+    if example_photos(groups=groups):
         sources.append("Example photo")
     return sources
 
 
 def image_input(label: str, key: str, *, camera: bool = True) -> tuple[bytes, str] | None:
-    """One image from an upload, the camera or an example photo: ``(bytes, name)`` or None."""
-    source = st.radio(label, _sources(camera), key=f"{key}_source", horizontal=True)
+    """One image from an upload, the camera or an example photo (portraits and group photos):
+    ``(bytes, name)`` or None."""
+    source = st.radio(label, _sources(camera, groups=True), key=f"{key}_source", horizontal=True)
     if source == "Camera":
         shot = st.camera_input("Take a photo", key=f"{key}_camera")
         return (shot.getvalue(), shot.name or "camera.jpg") if shot is not None else None
     if source == "Example photo":
         name = st.selectbox(
-            "Example photo", example_photos(), index=None, key=f"{key}_example", placeholder="Choose a photo"
+            "Example photo",
+            example_photos(groups=True),
+            index=None,
+            format_func=example_label,
+            key=f"{key}_example",
+            placeholder="Choose a photo (the group photos have several faces)",
         )
         return _read_example(name) if name else None
     upload = st.file_uploader("Image file", type=IMAGE_TYPES, key=f"{key}_upload")
@@ -88,8 +129,8 @@ def image_input(label: str, key: str, *, camera: bool = True) -> tuple[bytes, st
 
 
 def images_input(label: str, key: str, *, camera: bool = True) -> list[tuple[bytes, str]]:
-    """Several images (multi-file upload, one camera shot, or example photos) as ``(bytes, name)``."""
-    source = st.radio(label, _sources(camera), key=f"{key}_source", horizontal=True)
+    """Several images (multi-file upload, one camera shot, or example portraits) as ``(bytes, name)``."""
+    source = st.radio(label, _sources(camera, groups=False), key=f"{key}_source", horizontal=True)
     if source == "Camera":
         shot = st.camera_input("Take a photo", key=f"{key}_camera")
         return [(shot.getvalue(), shot.name or "camera.jpg")] if shot is not None else []
