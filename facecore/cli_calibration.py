@@ -138,11 +138,27 @@ def add_verify_batch(commands, add_pipeline_options: Callable[[argparse.Argument
 
 
 def run_verify_batch(args: argparse.Namespace, config) -> int:
+    """Write the answers, trailer included, to ``--output`` only once the whole answer checks complete.
+
+    They go to a hidden ``.<name>.*.partial`` file beside ``--output``, read back with
+    ``batch_verify.check_complete`` and only then renamed over it; a batch that stops (an image that
+    cannot be decoded) or checks incomplete leaves no ``--output`` file, says so on stderr and exits 1.
+    Without ``--output`` the rows go to stdout as they come, so there the trailer is the only sign.
+    """
+    import os
+    import tempfile
     from dataclasses import replace
 
     from facecore.cache import EmbeddingCache
-    from facecore.evaluation.batch_verify import MAX_PAIRS, verify_pages
+    from facecore.evaluation.batch_verify import (
+        MAX_PAIRS,
+        BatchTally,
+        IncompleteBatch,
+        check_complete,
+        verify_pages,
+    )
     from facecore.evaluation.own_pairs import OwnDataError, read_pairs_csv
+    from facecore.images import ImageError
     from facecore.pipeline import FacePipeline
     from facecore.quality import QualityMinimums
     from facecore.verification.operating_points import deciding_threshold
@@ -150,6 +166,8 @@ def run_verify_batch(args: argparse.Namespace, config) -> int:
     try:
         if not args.pairs.is_file():
             raise OwnDataError(f"The pairs file {args.pairs} does not exist.")
+        if args.output is not None and not args.output.parent.is_dir():
+            raise OwnDataError(f"The folder of --output, {args.output.parent}, does not exist.")
         pair_set = read_pairs_csv(args.pairs, args.images, labelled=False, max_pairs=MAX_PAIRS)
         minimums = QualityMinimums.from_env()  # the batch's quality columns judge against these
     except (OwnDataError, ValueError) as error:
@@ -161,16 +179,34 @@ def run_verify_batch(args: argparse.Namespace, config) -> int:
         chosen = replace(chosen, threshold=args.threshold, name="command line", source=f"{args.threshold:g}: --threshold")
     print(f"deciding with {chosen.name}: {chosen.source}", file=sys.stderr)
     pipeline = FacePipeline(config, cache=EmbeddingCache(args.cache_dir))
-    out = open(args.output, "w", newline="") if args.output is not None else sys.stdout  # noqa: SIM115
+    tally = BatchTally()
+    pages = verify_pages(
+        pair_set, pipeline.embed_primary_faces_with_quality, chosen, metric=args.metric, minimums=minimums, tally=tally
+    )
+    if args.output is None:
+        try:
+            for text in pages:
+                sys.stdout.write(text)
+        except (ImageError, OSError) as error:
+            print(f"verify-batch stopped after {tally.answered} of {len(pair_set.pairs)} pairs: {error}", file=sys.stderr)
+            return 1
+        return 0
+    handle, partial = tempfile.mkstemp(prefix=f".{args.output.name}.", suffix=".partial", dir=args.output.parent)
     try:
-        pages = verify_pages(
-            pair_set, pipeline.embed_primary_faces_with_quality, chosen, metric=args.metric, minimums=minimums
+        with os.fdopen(handle, "w", newline="") as out:
+            for text in pages:
+                out.write(text)
+        check_complete(Path(partial).read_text(), expected=len(pair_set.pairs))
+        os.replace(partial, args.output)
+    except (ImageError, OSError, IncompleteBatch) as error:
+        print(
+            f"verify-batch stopped after {tally.answered} of {len(pair_set.pairs)} pairs: {error} "
+            f"Nothing was written to {args.output}.",
+            file=sys.stderr,
         )
-        for text in pages:
-            out.write(text)
+        return 1
     finally:
-        if out is not sys.stdout:
-            out.close()
+        Path(partial).unlink(missing_ok=True)
     return 0
 
 

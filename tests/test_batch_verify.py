@@ -1,6 +1,9 @@
-"""Batch verification round-trips 1,000 pairs through the API and the CLI; bad input gives no rows; each row
-says the quality of both faces (a sharp photo is "ok", the same photo shrunk until the eyes are 9 px apart is
-"small"), through the library, the CLI and the API, and the embedding cache gives the same quality."""
+"""Batch verification round-trips 1,000 pairs through the API and the CLI, each answer ending with its
+``#complete,<n>`` trailer and the API's audit entry giving the counts and distances; an answer cut short by an
+image that cannot be decoded (in the library, the API and the CLI) lacks the trailer and is not accepted as
+complete, and the CLI leaves no output file; bad input gives no rows; each row says the quality of both faces
+(a sharp photo is "ok", the same photo shrunk until the eyes are 9 px apart is "small"), through the library,
+the CLI and the API, and the embedding cache gives the same quality."""
 
 from __future__ import annotations
 
@@ -19,9 +22,18 @@ from api.config import ApiConfig
 from api.main import create_app
 from facecore.cache import CachedFaces, EmbeddingCache
 from facecore.config import PipelineConfig
-from facecore.evaluation.batch_verify import COLUMNS, QUALITY_COLUMNS, verify_pages
+from facecore.evaluation.batch_verify import (
+    COLUMNS,
+    QUALITY_COLUMNS,
+    BatchTally,
+    IncompleteBatch,
+    check_complete,
+    verify_pages,
+)
 from facecore.evaluation.datasets import SAMPLES_DIR
 from facecore.evaluation.own_pairs import read_pairs_csv
+from facecore.gallery.audit import entries
+from facecore.images import ImageError
 from facecore.pipeline import FacePipeline, build_pipeline
 from facecore.verification.operating_points import lfw_default
 from tests.archives import zip_bytes
@@ -55,6 +67,11 @@ def post(client: TestClient, csv_text: str, entries: dict[str, bytes]):
     return client.post("/verify/batch", files=files)
 
 
+def answers_of(text: str, expected: int | None = None) -> pd.DataFrame:
+    """A whole answer read as a client should: checked complete (trailer and count), then parsed without it."""
+    return pd.read_csv(io.StringIO(check_complete(text, expected)))
+
+
 def check_answers(answers: pd.DataFrame, asked: pd.DataFrame, threshold: float) -> None:
     assert len(answers) == N_PAIRS
     assert list(answers.columns) == [*COLUMNS, "same", *QUALITY_COLUMNS]  # the old columns first, in their order
@@ -74,11 +91,26 @@ def test_the_api_round_trips_1000_pairs_with_decisions_and_confidences(client) -
     response = post(client, csv_text, {p: (FACES / p).read_bytes() for p in PHOTOS})
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/csv") and response.headers["x-operating-point"] == "default"
-    answers = pd.read_csv(io.StringIO(response.text))
-    check_answers(answers, pd.read_csv(io.StringIO(csv_text)), float(response.headers["x-threshold"]))
-    point = lfw_default(client.app.state.engine.pipeline.config, "euclidean").point
+    default = lfw_default(client.app.state.engine.pipeline.config, "euclidean")
+    assert response.headers["x-threshold-source"] == default.source and response.headers["x-total-pairs"] == "1000"
+    assert response.text.endswith("\n#complete,1000\n")
+    answers = answers_of(response.text, expected=int(response.headers["x-total-pairs"]))
+    threshold = float(response.headers["x-threshold"])
+    check_answers(answers, pd.read_csv(io.StringIO(csv_text)), threshold)
     for distance, far in answers[["distance", "false_accept_rate"]].drop_duplicates().itertuples(index=False):
-        assert far == pytest.approx(np.mean(point.impostor <= distance), abs=1e-6)
+        assert far == pytest.approx(np.mean(default.point.impostor <= distance), abs=1e-6)
+
+    # The audit entry is written once the rows are out, with what they said.
+    entry = entries(client.app.state.engine.gallery.database, route="/verify/batch", limit=1)[0]
+    assert entry.route == "POST /verify/batch" and entry.threshold == pytest.approx(threshold, rel=1e-5)
+    result = dict(entry.result)
+    assert result["completed"] is True and result["pairs"] == result["answered"] == N_PAIRS
+    assert result["accepted"] == int(answers["same_person"].sum()) == int((answers["same"] == 1).sum())
+    assert result["rejected"] == int((answers["same_person"] == 0).sum()) and result["no_face"] == 0
+    for key, value in (("min", answers["distance"].min()), ("median", answers["distance"].median()),
+                       ("max", answers["distance"].max())):
+        assert result[f"distance_{key}"] == pytest.approx(value, abs=1e-6), key
+    assert result["operating_point"] == "default"
 
 
 @pytest.mark.parametrize(
@@ -102,7 +134,7 @@ def test_a_photo_without_a_face_gets_a_note_and_no_decision(client) -> None:
     Image.new("RGB", (200, 200), "white").save(blank, "PNG")
     response = post(client, csv_text, {"obama/1.jpg": (FACES / "obama/1.jpg").read_bytes(),
                                        "obama/2.jpg": (FACES / "obama/2.jpg").read_bytes(), "blank.png": blank.getvalue()})
-    answers = pd.read_csv(io.StringIO(response.text))
+    answers = answers_of(response.text, expected=2)
     assert answers.loc[0, "note"] == "no face found in blank.png" and np.isnan(answers.loc[0, "same_person"])
     assert answers.loc[1, "same_person"] == 1
 
@@ -117,7 +149,92 @@ def test_the_cli_round_trips_1000_pairs(tmp_path) -> None:
     assert result.returncode == 0, result.stderr
     assert "deciding with default" in result.stderr
     threshold = lfw_default(ApiConfig(gallery_root=Path("unused")).pipeline, "euclidean").threshold
-    check_answers(pd.read_csv(tmp_path / "out.csv"), pd.read_csv(tmp_path / "pairs.csv"), threshold)
+    written = (tmp_path / "out.csv").read_text()
+    assert written.endswith("\n#complete,1000\n")
+    check_answers(answers_of(written, expected=N_PAIRS), pd.read_csv(tmp_path / "pairs.csv"), threshold)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g", "out.csv", "pairs.csv"]  # no .partial left
+
+
+# ---------------------------------------------------------------------------------------------- cut short
+
+BROKEN = b"not an image: the decoder raises on it"
+
+
+def cut_short_csv(good: int) -> str:
+    """``good`` readable pairs, then one whose second image cannot be decoded (it is embedded last)."""
+    return pairs_csv(good) + "obama/1.jpg,broken.jpg,0\n"
+
+
+def test_a_stream_cut_short_has_no_trailer_and_is_not_taken_as_complete(tmp_path) -> None:
+    config = PipelineConfig.interactive()
+    for name in PHOTOS[:2]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes((FACES / name).read_bytes())
+    (tmp_path / "broken.jpg").write_bytes(BROKEN)
+    (tmp_path / "pairs.csv").write_text("image_a,image_b\nobama/1.jpg,obama/2.jpg\nobama/2.jpg,obama/1.jpg\n"
+                                        "obama/1.jpg,broken.jpg\n")
+    pair_set = read_pairs_csv(tmp_path / "pairs.csv", tmp_path, labelled=False)
+    tally, received = BatchTally(), []
+    pages = verify_pages(pair_set, FacePipeline(config).embed_primary_faces_with_quality, lfw_default(config, "euclidean"),
+                         page_size=2, tally=tally)
+    with pytest.raises(ImageError):
+        for text in pages:
+            received.append(text)
+    partial = "".join(received)
+    assert len(pd.read_csv(io.StringIO(partial))) == 2 and tally.answered == 2 and not tally.completed
+    with pytest.raises(IncompleteBatch, match="stops after 2 row"):
+        check_complete(partial)
+
+    # The same rows with a trailer are complete, but not for more pairs than they answer, nor with a row lost.
+    whole = partial + "#complete,2\n"
+    assert check_complete(whole, expected=2) == partial
+    with pytest.raises(IncompleteBatch, match="2 row\\(s\\) for 3 pairs asked"):
+        check_complete(whole, expected=3)
+    lines = whole.splitlines(keepends=True)
+    with pytest.raises(IncompleteBatch, match="says '2' rows but 1 came before it"):
+        check_complete("".join(lines[:2] + lines[3:]))
+    with pytest.raises(IncompleteBatch, match="empty"):
+        check_complete("")
+
+
+def test_the_api_stream_cut_short_has_no_trailer_and_its_audit_entry_says_so(client) -> None:
+    csv_text = cut_short_csv(500)  # the first page (500 rows) streams, then the broken image is met
+    entries_in = {p: (FACES / p).read_bytes() for p in PHOTOS} | {"broken.jpg": BROKEN}
+    files = {"pairs": ("pairs.csv", csv_text.encode(), "text/csv"),
+             "images": ("images.zip", zip_bytes(entries_in), "application/zip")}
+    received = []
+    # the error comes while the body is read, after the 200 and its headers
+    with pytest.raises(ImageError, match="broken.jpg"), client.stream("POST", "/verify/batch", files=files) as response:
+        assert response.status_code == 200 and response.headers["x-total-pairs"] == "501"
+        for chunk in response.iter_text():
+            received.append(chunk)
+    partial = "".join(received)
+    assert len(pd.read_csv(io.StringIO(partial))) == 500 and "#complete" not in partial
+    with pytest.raises(IncompleteBatch, match="stops after 500 row"):
+        check_complete(partial, expected=501)
+    result = dict(entries(client.app.state.engine.gallery.database, route="/verify/batch", limit=1)[0].result)
+    assert result["completed"] is False and (result["pairs"], result["answered"]) == (501, 500)
+    assert result["accepted"] + result["rejected"] == 500 and result["distance_max"] > result["distance_min"]
+
+
+def test_the_cli_cut_short_writes_no_output_and_exits_non_zero(tmp_path) -> None:
+    images = tmp_path / "images"
+    for name in PHOTOS:
+        (images / name).parent.mkdir(parents=True, exist_ok=True)
+        (images / name).write_bytes((FACES / name).read_bytes())
+    (images / "broken.jpg").write_bytes(BROKEN)
+    (tmp_path / "pairs.csv").write_text(cut_short_csv(500))
+    out = tmp_path / "out" / "answers.csv"
+    out.parent.mkdir()
+    result = subprocess.run(
+        [sys.executable, "-m", "facecore", "verify-batch", "--pairs", str(tmp_path / "pairs.csv"), "--images", str(images),
+         "--output", str(out), "--gallery", str(tmp_path / "g")],
+        cwd=REPO, capture_output=True, text=True, timeout=600, env={**os.environ},
+    )
+    assert result.returncode == 1, result.stderr
+    assert "verify-batch stopped after 500 of 501 pairs" in result.stderr and "broken.jpg" in result.stderr
+    assert f"Nothing was written to {out}." in result.stderr and "Traceback" not in result.stderr
+    assert list(out.parent.iterdir()) == []  # neither the answers nor the partial file
 
 
 # ---------------------------------------------------------------------------------------------- quality
@@ -177,7 +294,7 @@ def test_the_library_gives_each_faces_quality_and_the_cache_gives_the_same(quali
     def run() -> tuple[str, list[int]]:
         detected.clear()
         pipeline = FacePipeline(config, cache=EmbeddingCache(tmp_path / "cache"))
-        text = "".join(verify_pages(pair_set, pipeline.embed_primary_faces_with_quality, chosen, page_size=2))
+        text = check_complete("".join(verify_pages(pair_set, pipeline.embed_primary_faces_with_quality, chosen, page_size=2)))
         return text, list(detected)
 
     cold, cold_detected = run()
@@ -203,7 +320,7 @@ def test_the_api_gives_each_faces_quality(client, quality_photos) -> None:
     entries = {name: (quality_photos / name).read_bytes() for name in ("sharp.jpg", "small.png", "blank.png")}
     response = post(client, QUALITY_CSV, entries)
     assert response.status_code == 200, response.text
-    check_quality(pd.read_csv(io.StringIO(response.text)))
+    check_quality(answers_of(response.text, expected=3))
 
 
 def test_the_cli_gives_each_faces_quality_cold_and_from_its_cache(quality_photos, tmp_path) -> None:
@@ -217,7 +334,7 @@ def test_the_cli_gives_each_faces_quality_cold_and_from_its_cache(quality_photos
         )
         assert result.returncode == 0, result.stderr
         outputs.append((tmp_path / f"{run}.csv").read_text())
-    check_quality(pd.read_csv(io.StringIO(outputs[0])))
+    check_quality(answers_of(outputs[0], expected=3))
     assert outputs[1] == outputs[0]
     assert len(EmbeddingCache(tmp_path / "cache")) == 3
 

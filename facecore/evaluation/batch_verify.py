@@ -3,7 +3,15 @@
 Contract:
 
 * The pairs are read whole first (``own_pairs.read_pairs_csv(labelled=False, max_pairs=MAX_PAIRS)``):
-  a bad file fails before any row is written, so no partial output is ever taken as complete.
+  a bad file fails before any row is written.
+* No partial answer is taken as complete: after the last row :func:`verify_pages` yields one trailer
+  line, ``#complete,<n>`` (:func:`trailer`; ``n`` = the rows above it = the pairs asked). An answer cut
+  short (an image that cannot be decoded raises ``facecore.images.ImageError``, its message starting
+  with the image's name, mid-stream; a dropped connection) ends without it. :func:`check_complete` is the reader's side: it gives the CSV text
+  without the trailer, or raises :class:`IncompleteBatch` with a sentence when the trailer is missing
+  or its count disagrees with the rows (or with the pairs the caller asked). A :class:`BatchTally`
+  passed to :func:`verify_pages` counts what was answered as it goes (accepted, rejected, without a
+  face, the distances, whether it completed), for the audit log.
 * Rows are then produced in pages of ``page_size`` pairs (:func:`verify_pages` yields one CSV text per
   page, the header first), so a caller can stream them; each page embeds only images it has not seen
   (``embed(paths) -> (embeddings, no_face)``, e.g. ``FacePipeline.embed_primary_faces``, through
@@ -33,11 +41,13 @@ import csv
 import io
 import math
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from facecore.evaluation.own_pairs import PairSet
+from facecore.images import ImageError, load_image
 from facecore.quality import FaceQuality, QualityMinimums
 from facecore.verification.decisions import accepts
 from facecore.verification.metrics import paired_distances
@@ -56,6 +66,68 @@ QUALITY_COLUMNS = (
 
 # (embeddings, no_face) or (embeddings, no_face, qualities), e.g. FacePipeline.embed_primary_faces_with_quality
 Embed = Callable[[Sequence[Path]], tuple]
+#: The first cell of the trailer line that ends every complete answer: ``#complete,<rows>``.
+TRAILER = "#complete"
+
+
+class IncompleteBatch(ValueError):
+    """An answer that is not complete (no trailer, or a trailer whose count disagrees); its message says why."""
+
+
+def trailer(rows: int) -> str:
+    """The last line of a complete answer of ``rows`` rows."""
+    return f"{TRAILER},{int(rows)}\n"
+
+
+def check_complete(text: str, expected: int | None = None) -> str:
+    """``text`` (a whole answer: header, rows, trailer) without its trailer line, or :class:`IncompleteBatch`.
+
+    Complete means: the last line is ``#complete,<n>``, ``n`` equals the rows between the header and
+    it, and (when given) ``n == expected``, the pairs asked.
+    """
+    lines = list(csv.reader(io.StringIO(text)))
+    if not lines:
+        raise IncompleteBatch("The answer is empty: not even the header arrived, so it is not complete.")
+    rows = len(lines) - 1  # without the header
+    last = lines[-1]
+    if len(last) != 2 or last[0] != TRAILER:
+        raise IncompleteBatch(
+            f"The answer stops after {rows} row(s) without its last line '{TRAILER},<rows>': it was cut short, "
+            "so it is not complete."
+        )
+    rows -= 1  # without the trailer
+    if not last[1].isdigit() or int(last[1]) != rows:
+        raise IncompleteBatch(
+            f"The answer's last line says {last[1]!r} rows but {rows} came before it, so it is not complete."
+        )
+    if expected is not None and rows != expected:
+        raise IncompleteBatch(f"The answer has {rows} row(s) for {expected} pairs asked, so it is not complete.")
+    body = text.rstrip("\n")
+    return body[: body.rfind("\n") + 1]
+
+
+@dataclass
+class BatchTally:
+    """What :func:`verify_pages` has answered so far, updated page by page."""
+
+    pairs: int = 0  # asked
+    answered: int = 0  # rows produced
+    accepted: int = 0
+    rejected: int = 0
+    no_face: int = 0
+    distances: list[float] = field(default_factory=list)
+    completed: bool = False  # every pair answered (the trailer follows)
+
+    def summary(self) -> dict[str, int | float | bool | None]:
+        """A small JSON-ready record: the counts, min / median / max distance (None without one), completed."""
+        d = np.asarray(self.distances, dtype=float)
+        spread = (None, None, None) if d.size == 0 else (float(d.min()), float(np.median(d)), float(d.max()))
+        return {
+            "pairs": self.pairs, "answered": self.answered, "accepted": self.accepted, "rejected": self.rejected,
+            "no_face": self.no_face, "distance_min": spread[0], "distance_median": spread[1],
+            "distance_max": spread[2], "completed": self.completed,
+        }
+
 
 
 def _number(value: float, digits: int) -> str:
@@ -77,6 +149,16 @@ def _quality_cells(quality: FaceQuality | None, minimums: QualityMinimums) -> li
     ]
 
 
+def _naming_the_image(error: ImageError, root: Path, names: Sequence[str]) -> ImageError:
+    """``error`` (from embedding a page) with the name of the first of ``names`` that cannot be loaded."""
+    for name in names:
+        try:
+            load_image(root / name)
+        except ImageError as found:
+            return ImageError(f"{name}: {found}")
+    return error
+
+
 def _text(rows: list[list]) -> str:
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerows(rows)
@@ -91,9 +173,12 @@ def verify_pages(
     metric: str = "euclidean",
     page_size: int = PAGE_SIZE,
     minimums: QualityMinimums | None = None,
+    tally: BatchTally | None = None,
 ) -> Iterator[str]:
-    """The header, then one CSV text per page of ``page_size`` pairs (see the module docstring)."""
+    """The header, one CSV text per page of ``page_size`` pairs, then the trailer (see the module docstring)."""
     minimums = QualityMinimums.from_env() if minimums is None else minimums
+    tally = BatchTally() if tally is None else tally
+    tally.pairs = len(pair_set.pairs)
     labelled = any(p.same is not None for p in pair_set.pairs)
     yield _text([[*COLUMNS, *(["same"] if labelled else []), *QUALITY_COLUMNS]])
     # name -> (embedding, no face, the quality cells of its face)
@@ -102,7 +187,10 @@ def verify_pages(
         page = pair_set.pairs[start : start + page_size]
         new = sorted({n for p in page for n in (p.image_a, p.image_b)} - seen.keys())
         if new:
-            found = embed([pair_set.root / n for n in new])
+            try:
+                found = embed([pair_set.root / n for n in new])
+            except ImageError as error:
+                raise _naming_the_image(error, pair_set.root, new) from error
             vectors, no_face = found[0], found[1]
             measured = found[2] if len(found) > 2 else [None] * len(new)
             seen.update(
@@ -123,6 +211,7 @@ def verify_pages(
             if missing:
                 note = "no face found in " + " and ".join(dict.fromkeys(missing))
                 rows.append([pair.image_a, pair.image_b, "", "", "", "", chosen.name, note, *label, *quality])
+                tally.no_face += 1
                 continue
             found_rates = None if chosen.point is None else confidence_at(chosen.point, float(distance))
             rates = ["", ""] if found_rates is None else [f"{found_rates.far:.6g}", f"{found_rates.gar:.6g}"]
@@ -130,4 +219,10 @@ def verify_pages(
             rows.append(
                 [pair.image_a, pair.image_b, f"{distance:.6f}", decision, *rates, chosen.name, "", *label, *quality]
             )
+            tally.accepted += decision
+            tally.rejected += 1 - decision
+            tally.distances.append(float(distance))
+        tally.answered += len(rows)
         yield _text(rows)
+    tally.completed = True
+    yield trailer(tally.answered)
