@@ -26,12 +26,12 @@ from facecore.verification.thresholds import (
     CALIBRATION_FILE,
     DISTANCES_FILE,
     FALLBACK_THRESHOLDS,
-    best_calibration,
     calibrated,
     current_alignment_version,
     default_threshold,
     find_calibration,
     load_calibrations,
+    view1_choice,
 )
 
 ENTRIES = load_calibrations(CALIBRATION_FILE)
@@ -168,8 +168,35 @@ def test_all_stale_entries_fall_back_to_dlibs_threshold_and_say_why(tmp_path):
     assert choice.calibration is None
     assert choice.value == FALLBACK_THRESHOLDS["cosine"]
     assert "not used" in choice.source and "chip150-p0.25-a0" in choice.source
-    assert best_calibration("dlib-keras", path) is None
-    assert best_calibration("arcface-keras", path) == best_calibration("arcface-keras")
+    assert view1_choice("dlib-keras", path) is None
+    assert view1_choice("arcface-keras", path) == view1_choice("arcface-keras")
+
+
+def test_settings_are_chosen_on_view1_and_reported_on_view2(tmp_path):
+    """view1_choice ranks by View 1 accuracy, then View 1 AUC; pairs.txt (View 2) plays no part."""
+    arcface = view1_choice("arcface-keras")
+    # docs/results/model_selection_arcface_detectors.json: MTCNN + flip TTA, 99.50% on View 1 (euclidean,
+    # squared euclidean and cosine tie on unit vectors; the first metric wins) ...
+    chosen = (arcface.detector, arcface.flip_tta, arcface.metric, arcface.view1_accuracy)
+    assert chosen == ("mtcnn", True, "euclidean", 0.995)
+    # ... though SCRFD + flip TTA scores higher on pairs.txt: choosing there would pick it.
+    scrfd = find_calibration("arcface_w600k_mbf-l2-keras+flip", "scrfd", "euclidean")
+    assert scrfd.accuracy > arcface.accuracy and scrfd.view1_accuracy < arcface.view1_accuracy
+    dlib = view1_choice("dlib-keras")
+    assert (dlib.detector, dlib.flip_tta, dlib.metric, dlib.view1_accuracy) == ("mtcnn", True, "cosine", 0.989)
+    # The oracle shares its Keras twin's entries, so its choice too.
+    assert view1_choice("arcface-onnx") == arcface
+    # Entries without View 1 figures are never chosen; a model with none has no choice.
+    rows = json.loads(CALIBRATION_FILE.read_text())
+    for row in rows:
+        if (row["embedder"], row["detector"], row["metric"]) == (arcface.embedder, "mtcnn", "euclidean"):
+            del row["view1_accuracy"], row["view1_auc"]
+    path = tmp_path / "calibration.json"
+    path.write_text(json.dumps(rows))
+    assert view1_choice("arcface-keras", path).metric == "sqeuclidean"
+    path = tmp_path / "without_view1.json"  # another name: load_calibrations caches by path
+    path.write_text(json.dumps([{k: v for k, v in row.items() if not k.startswith("view1_")} for row in rows]))
+    assert view1_choice("arcface-keras", path) is None and len(load_calibrations(path)) == len(ENTRIES)
 
 
 def test_file_without_alignment_versions_loads_and_is_refused(tmp_path):

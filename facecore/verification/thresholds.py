@@ -1,12 +1,16 @@
 """Decision thresholds with a stated source: LFW-calibrated where measured, a documented fallback elsewhere.
 
-``facecore/data/calibration.json`` is written by ``bench/lfw_benchmark.py --write-calibration``: one
-entry per embedder version x detector x metric, each the mean of the 10 thresholds chosen on the
-training folds of LFW's pairs.txt, with the cross-validated accuracy of that procedure on the held-out
-folds. An embedder that names a ``calibration_twin`` (an onnxruntime oracle computing the same vectors as
-a Keras port) shares its twin's entries: every lookup goes through :func:`calibration_version`, which maps
-its version to the twin's with the same suffixes (input scaling, ``+flip``). :func:`default_threshold` is the one place that turns a pipeline configuration and a metric into
-the threshold the dashboard, the API and the CLI decide with, and says where it comes from.
+``facecore/data/calibration.json`` is written by ``--write-calibration`` runs of ``bench/lfw_benchmark.py``
+(dlib with HOG and Haar) and ``bench/model_selection.py`` (MTCNN, SCRFD, ArcFace), each entry recording its
+own command: one entry per embedder version x detector x metric, each the mean of the 10 thresholds
+chosen on the training folds of LFW's pairs.txt (View 2), with the cross-validated accuracy of that
+procedure on the held-out folds, plus the same configuration's LFW View 1 figures (added by
+``tools/calibration_provenance.py``). Settings are chosen on View 1 and reported on View 2
+(:func:`view1_choice`). An embedder that names a ``calibration_twin`` (an onnxruntime oracle computing
+the same vectors as a Keras port) shares its twin's entries: every lookup goes through
+:func:`calibration_version`, which maps its version to the twin's with the same suffixes (input
+scaling, ``+flip``). :func:`default_threshold` is the one place that turns a pipeline configuration and
+a metric into the threshold the dashboard, the API and the CLI decide with, and says where it comes from.
 
 >>> from facecore.config import PipelineConfig
 >>> choice = default_threshold(PipelineConfig(detector="hog"), "euclidean")
@@ -189,16 +193,33 @@ def find_calibration(
     return entry
 
 
-def best_calibration(embedder: str, path: Path = CALIBRATION_FILE) -> Calibration | None:
-    """The most accurate current stored configuration of a registered embedder (any detector, metric, flip)."""
+#: Tie-break between configurations with equal View 1 figures (euclidean, squared euclidean and cosine
+#: order unit-length vectors alike): the metric listed first wins, as in bench/model_selection.py's rows.
+_METRIC_PREFERENCE = tuple(FALLBACK_THRESHOLDS)
+
+
+def view1_choice(embedder: str, path: Path = CALIBRATION_FILE) -> Calibration | None:
+    """A registered embedder's configuration chosen on LFW View 1, among the stored (dashboard) ones.
+
+    The highest View 1 accuracy (threshold fitted on pairsDevTrain, scored on pairsDevTest), then the
+    highest View 1 AUC, among the current entries (any detector, metric, flip TTA) that have View 1
+    figures. Its ``accuracy``, ``auc`` and ``eer`` are View 2's (pairs.txt, 10 folds): reported on pairs
+    that played no part in choosing it. None when no current entry has View 1 figures.
+    """
     from facecore.embedding import EMBEDDERS
 
     cls = EMBEDDERS.get(embedder)
     base = calibration_version(cls.model_version_for())
     entries = [
-        e for e in load_calibrations(path) if e.embedder.split("+")[0] == base and stale_reason(e, cls.chip) is None
+        e
+        for e in load_calibrations(path)
+        if e.embedder.split("+")[0] == base and e.view1_accuracy is not None and stale_reason(e, cls.chip) is None
     ]
-    return max(entries, key=lambda e: (e.accuracy, e.auc), default=None)
+    return max(
+        entries,
+        key=lambda e: (e.view1_accuracy, e.view1_auc, -_METRIC_PREFERENCE.index(e.metric)),
+        default=None,
+    )
 
 
 def _chip(config: PipelineConfig) -> str:
