@@ -26,7 +26,8 @@ from ui.settings import current_settings
 #: Pairs a live run can score, when the LFW copy in use has them (the bundled mini LFW: "demo").
 SUBSETS = ("10_folds", "dev_test", "demo")
 STORED = ("stored results of full LFW pairs.txt (6,000 pairs, 10-fold), made by "
-          "`python bench/lfw_benchmark.py --write-calibration`")
+          "`python bench/lfw_benchmark.py --write-calibration` (dlib-keras with HOG and Haar) or "
+          "`python bench/model_selection.py --write-calibration` (every other entry)")
 _RUN = "_lfw_benchmark_run"
 CHOSEN = ("chosen on LFW View 1 (pairsDevTrain/pairsDevTest) among the configurations this dashboard offers; "
           "the figures are View 2 (pairs.txt, 10 folds)")
@@ -62,7 +63,8 @@ def stored_results() -> None:
     st.subheader("Stored results (every detector x metric x flip TTA)")
     table = calibration_table(load_calibrations())
     if table.empty:
-        st.info("No stored results: bench/lfw_benchmark.py --write-calibration writes them.")
+        st.info("No stored results: `--write-calibration` runs of bench/lfw_benchmark.py and "
+                "bench/model_selection.py write them.")
         return
     st.dataframe(
         table.style.format({"accuracy": "{:.2%}", "accuracy std": "{:.2%}", "AUC": "{:.4f}", "EER": "{:.2%}",

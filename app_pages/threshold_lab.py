@@ -41,7 +41,10 @@ GALLERY = "gallery"
 #: Pairs embedded live, when the LFW copy in use has them (on the bundled mini LFW: the demo pairs).
 LIVE_SUBSETS = ("10_folds", "dev_test", "demo")
 STORED_LABEL = "Stored results of full LFW pairs.txt (6,000 pairs)"
-STORED_ORIGIN = "made by `python bench/lfw_benchmark.py --write-calibration` (facecore/data/lfw_distances.npz)"
+STORED_ORIGIN = ("made by `python bench/lfw_benchmark.py --write-calibration` (dlib-keras with HOG and Haar) or "
+                 "`python bench/model_selection.py --write-calibration` (every other entry); each "
+                 "configuration's own command is in facecore/data/calibration.json, its distances in "
+                 "facecore/data/lfw_distances.npz")
 _PAIRS_STORE = "_threshold_lab_pairs"
 #: Resamples behind both interval tables (the same resamples: both use seed 0).
 BOOTSTRAP_RESAMPLES = 200
