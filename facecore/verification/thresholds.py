@@ -290,7 +290,8 @@ def default_threshold(config: PipelineConfig, metric: str = "euclidean", path: P
     return Threshold(
         value,
         f"{value:.3f}: {why}. No LFW calibration for {config.describe()} with {metric} distance yet "
-        f"(bench/lfw_benchmark.py --write-calibration writes it).{stale}",
+        "(a --write-calibration run of bench/lfw_benchmark.py or bench/model_selection.py writes it)."
+        f"{stale}",
     )
 
 
