@@ -175,8 +175,8 @@ def test_a_stream_cut_short_has_no_trailer_and_is_not_taken_as_complete(tmp_path
                                         "obama/1.jpg,broken.jpg\n")
     pair_set = read_pairs_csv(tmp_path / "pairs.csv", tmp_path, labelled=False)
     tally, received = BatchTally(), []
-    pages = verify_pages(pair_set, FacePipeline(config).embed_primary_faces_with_quality, lfw_default(config, "euclidean"),
-                         page_size=2, tally=tally)
+    embed = FacePipeline(config).embed_primary_faces_with_quality
+    pages = verify_pages(pair_set, embed, lfw_default(config, "euclidean"), page_size=2, tally=tally)
     with pytest.raises(ImageError):
         for text in pages:
             received.append(text)
@@ -227,8 +227,8 @@ def test_the_cli_cut_short_writes_no_output_and_exits_non_zero(tmp_path) -> None
     out = tmp_path / "out" / "answers.csv"
     out.parent.mkdir()
     result = subprocess.run(
-        [sys.executable, "-m", "facecore", "verify-batch", "--pairs", str(tmp_path / "pairs.csv"), "--images", str(images),
-         "--output", str(out), "--gallery", str(tmp_path / "g")],
+        [sys.executable, "-m", "facecore", "verify-batch", "--pairs", str(tmp_path / "pairs.csv"),
+         "--images", str(images), "--output", str(out), "--gallery", str(tmp_path / "g")],
         cwd=REPO, capture_output=True, text=True, timeout=600, env={**os.environ},
     )
     assert result.returncode == 1, result.stderr
@@ -294,7 +294,8 @@ def test_the_library_gives_each_faces_quality_and_the_cache_gives_the_same(quali
     def run() -> tuple[str, list[int]]:
         detected.clear()
         pipeline = FacePipeline(config, cache=EmbeddingCache(tmp_path / "cache"))
-        text = check_complete("".join(verify_pages(pair_set, pipeline.embed_primary_faces_with_quality, chosen, page_size=2)))
+        pages = verify_pages(pair_set, pipeline.embed_primary_faces_with_quality, chosen, page_size=2)
+        text = check_complete("".join(pages))
         return text, list(detected)
 
     cold, cold_detected = run()

@@ -10,9 +10,10 @@ sentence and no rows. The answer is ``text/csv`` streamed page by page
 rows a complete answer has, and a complete answer ends with the trailer line ``#complete,<rows>``
 (``batch_verify.trailer``); one cut short after the status was sent (an image that cannot be decoded,
 a failure mid-stream) ends without it, which ``batch_verify.check_complete`` reports. Header values
-are ASCII: other characters are written as backslash escapes (``\xe9`` for é). Each row ends with
-the quality of the face used from each image (``batch_verify.QUALITY_COLUMNS``), judged against the API's minimums (``ApiConfig.quality``, i.e. ``QualityMinimums.from_env``); the
-detector runs once per image (``Engine.embed_primary_faces_with_quality``).
+are ASCII: other characters are written as backslash escapes (``\\xe9`` for é). Each row ends with
+the quality of the face used from each image (``batch_verify.QUALITY_COLUMNS``), judged against the
+API's minimums (``ApiConfig.quality``, i.e. ``QualityMinimums.from_env``); the detector runs once per
+image (``Engine.embed_primary_faces_with_quality``).
 
 Audit: one entry per batch, written when the stream ends (completed, failed or abandoned by the
 client), with ``BatchTally.summary``: pairs asked and answered, accepted, rejected, without a face,

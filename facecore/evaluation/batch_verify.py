@@ -7,11 +7,11 @@ Contract:
 * No partial answer is taken as complete: after the last row :func:`verify_pages` yields one trailer
   line, ``#complete,<n>`` (:func:`trailer`; ``n`` = the rows above it = the pairs asked). An answer cut
   short (an image that cannot be decoded raises ``facecore.images.ImageError``, its message starting
-  with the image's name, mid-stream; a dropped connection) ends without it. :func:`check_complete` is the reader's side: it gives the CSV text
-  without the trailer, or raises :class:`IncompleteBatch` with a sentence when the trailer is missing
-  or its count disagrees with the rows (or with the pairs the caller asked). A :class:`BatchTally`
-  passed to :func:`verify_pages` counts what was answered as it goes (accepted, rejected, without a
-  face, the distances, whether it completed), for the audit log.
+  with the image's name, mid-stream; a dropped connection) ends without it. :func:`check_complete` is
+  the reader's side: it gives the CSV text without the trailer, or raises :class:`IncompleteBatch` with
+  a sentence when the trailer is missing or its count disagrees with the rows (or with the pairs the
+  caller asked). A :class:`BatchTally` passed to :func:`verify_pages` counts what was answered as it
+  goes (accepted, rejected, without a face, the distances, whether it completed), for the audit log.
 * Rows are then produced in pages of ``page_size`` pairs (:func:`verify_pages` yields one CSV text per
   page, the header first), so a caller can stream them; each page embeds only images it has not seen
   (``embed(paths) -> (embeddings, no_face)``, e.g. ``FacePipeline.embed_primary_faces``, through
