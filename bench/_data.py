@@ -10,6 +10,8 @@ Nothing here reads a folder beside the checkout.
 
 from __future__ import annotations
 
+import shlex
+import sys
 from pathlib import Path
 
 import _repo_path  # noqa: F401  (puts the repo root on sys.path)
@@ -20,6 +22,36 @@ from facecore.evaluation.datasets import SAMPLES_DIR, default_lfw_home, lfw_imag
 REFERENCE_LFW_PHOTO = "Aaron_Peirsol/Aaron_Peirsol_0001.jpg"
 LFW_HOME_HELP = "LFW data home (holds lfw_home/); default: $FACECORE_LFW_HOME, else the bundled mini LFW"
 PHOTOS_HELP = "folder holding faces_small/ and faces_group/; default: the demo pack in samples/"
+
+
+#: Options whose values are machine paths, and what a recorded command says instead.
+_PORTABLE = {"--data-home": "$FACECORE_LFW_HOME", "--cache-dir": "$FACECORE_CACHE_DIR"}
+
+
+def command_line(argv: list[str] | None = None) -> str:
+    """The command that ran, as a record others can re-run: ``python`` and the arguments, with the
+    LFW data home and the cache folder named by their environment variables instead of this machine's
+    paths, and paths inside the checkout relative to it.
+
+    >>> command_line(["bench/x.py", "--data-home", "/data/sklearn", "--cache-dir=/tmp/c", "--limit", "5"])
+    'python bench/x.py --data-home "$FACECORE_LFW_HOME" --cache-dir "$FACECORE_CACHE_DIR" --limit 5'
+    """
+    argv = list(sys.argv if argv is None else argv)
+    root = str(Path(__file__).resolve().parents[1]) + "/"
+    words, replace_next = ["python"], None
+    for arg in argv:
+        option, eq, value = arg.partition("=")
+        if replace_next:
+            words.append(f'"{replace_next}"')
+            replace_next = None
+        elif eq and option in _PORTABLE:
+            words.append(f'{option} "{_PORTABLE[option]}"')
+        elif arg in _PORTABLE:
+            words.append(arg)
+            replace_next = _PORTABLE[arg]
+        else:
+            words.append(shlex.quote(arg.removeprefix(root)))
+    return " ".join(words)
 
 
 def lfw_home(given: Path | None) -> Path:

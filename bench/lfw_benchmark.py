@@ -2,6 +2,7 @@
 
     python bench/lfw_benchmark.py --data-home "$FACECORE_LFW_HOME" [--config hog ...] [--limit N]
     python bench/lfw_benchmark.py --config hog --limit 20        # a quick run (the bundled mini LFW's pairs)
+    python bench/lfw_benchmark.py --data-home "$FACECORE_LFW_HOME" --json docs/results/lfw_benchmark.json
 
 Each configuration is one ``evaluate_lfw`` run (the same code as ``python -m facecore
 evaluate-lfw``). The first run of a configuration embeds every image (cold); the second
@@ -18,8 +19,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import _data
@@ -72,10 +75,25 @@ def run(
     return {"config": name, **cold.summary(), "warm_seconds": round(warm.seconds, 2)}
 
 
+def write_json(path: Path, rows: list[dict], *, cold: bool) -> None:
+    """The rows as a committed record: what ran, where, and whether ``seconds`` is a cold time."""
+    record = {
+        "command": _data.command_line(),
+        "date": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+        "cpus": os.cpu_count(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "seconds_is_cold": cold,
+        "note": "seconds: the first run of each configuration; cold (every image embedded) only when no "
+        "--cache-dir was given, else it read what an earlier run had cached; warm_seconds: the second run",
+        "rows": rows,
+    }
+    path.write_text(json.dumps(record, indent=1) + "\n")
+
+
 def write_calibration(data_home: Path, cache: EmbeddingCache) -> None:
     """Score every detector x flip x metric on pairs.txt and store thresholds and distances."""
     entries, distances, same = [], {}, None
-    command = " ".join(["python", *sys.argv])
+    command = _data.command_line()
     for detector in ("haar", "hog", "mtcnn"):
         for flip in (False, True):
             config = PipelineConfig(detector=detector, flip_tta=flip)
@@ -106,6 +124,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--cache-dir", type=Path, default=None, help="default: a fresh temporary folder (cold)")
     parser.add_argument("--write-calibration", action="store_true", help="also write the app's calibration files")
+    parser.add_argument("--json", type=Path, default=None, help="also write the rows, the command and the machine here")
     args = parser.parse_args()
     data_home = _data.lfw_home(args.data_home)
     subset = args.subset or _data.benchmark_subset(data_home)
@@ -126,6 +145,8 @@ def main() -> None:
             )
         if rows:
             print(json.dumps(rows))
+        if rows and args.json:
+            write_json(args.json, rows, cold=args.cache_dir is None)
         if args.write_calibration:
             write_calibration(data_home, cache)
 

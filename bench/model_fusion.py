@@ -29,10 +29,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from pathlib import Path
 
+import _data
 import _repo_path  # noqa: F401  (puts the repo root on sys.path)
 import numpy as np
 from model_selection import emit_report, parse_config
@@ -145,7 +145,7 @@ def main() -> None:
             f"TAR@1e-3 {100 * row['view2_tar_at_far_1e-3']:.2f}%{'  <- chosen on View 1' if row is chosen else ''}"
         )
     report = {
-        "command": " ".join(["python", *sys.argv]),
+        "command": _data.command_line(),
         "models": args.model,
         "no_face_view2": {first["name"]: first["10_folds"]["no_face"], second["name"]: second["10_folds"]["no_face"]},
         "zscore_fitted_on": "pairsDevTrain (View 1)",

@@ -25,6 +25,7 @@ import sys
 import time
 from pathlib import Path
 
+import _data
 import _repo_path  # noqa: F401  (puts the repo root on sys.path)
 import numpy as np
 
@@ -160,7 +161,7 @@ def main() -> None:
                 accuracy=result.accuracy, accuracy_std=result.accuracy_std, auc=result.auc, eer=result.eer,
                 embedder=embedded.embedder, chip=EMBEDDERS.get(config.embedder).chip,
                 alignment_version=current_alignment_version(EMBEDDERS.get(config.embedder).chip, config.detector),
-                command=" ".join(["python", *sys.argv]),
+                command=_data.command_line(),
             ))
         print(f"{text}: {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
     chosen = max(rows, key=lambda r: (r["view1_accuracy"], r["view1_auc"]))
@@ -178,7 +179,7 @@ def main() -> None:
             f"{'  <- chosen on View 1' if row is chosen else ''}"
         )
     report = {
-        "command": " ".join(["python", *sys.argv]),
+        "command": _data.command_line(),
         "load_average": os.getloadavg(),
         "rows": rows,
     }
