@@ -115,16 +115,22 @@ def test_calibration_lookup_matches_the_embedder_too() -> None:
     flipped = PipelineConfig(detector="mtcnn", flip_tta=True)
     assert calibrated(flipped, "cosine").embedder == "dlib_resnet_v1-keras+flip"
     # The same detector and metric measured with another embedder version is not this calibration.
-    assert find_calibration("dlib_resnet_v1-dlib", "hog", "euclidean") is None
-    assert calibrated(PipelineConfig(detector="hog", embedder="dlib"), "euclidean") is None
-    assert lfw_distances(PipelineConfig(detector="hog", embedder="dlib"), "euclidean") is None
+    # (ArcFace without flip was measured with SCRFD only; dlib's reference shares dlib-keras's, below.)
+    assert find_calibration("dlib_resnet_v1-keras", "hog", "euclidean") is not None
+    assert find_calibration("arcface_w600k_mbf-l2-keras", "hog", "euclidean") is None
+    assert calibrated(PipelineConfig(detector="hog", embedder="arcface-keras"), "euclidean") is None
+    assert lfw_distances(PipelineConfig(detector="hog", embedder="arcface-keras"), "euclidean") is None
     # Aligning with dlib's landmarks instead of the detector's was never calibrated either.
     assert calibrated(PipelineConfig(detector="mtcnn", use_detector_landmarks=False), "euclidean") is None
 
 
 @pytest.mark.parametrize(
     ("oracle", "twin", "detector", "metric"),
-    [("arcface-onnx", "arcface-keras", "scrfd", "cosine"), ("dlib-onnx", "dlib-keras", "hog", "euclidean")],
+    [
+        ("arcface-onnx", "arcface-keras", "scrfd", "cosine"),
+        ("dlib-onnx", "dlib-keras", "hog", "euclidean"),
+        ("dlib", "dlib-keras", "mtcnn", "cosine"),
+    ],
 )
 @pytest.mark.parametrize("flip", [False, True])
 def test_an_onnxruntime_oracle_shares_its_keras_twins_calibration(oracle, twin, detector, metric, flip) -> None:

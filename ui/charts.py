@@ -25,7 +25,7 @@ def lfw_distance_chart(settings: Settings, marks: dict[str, float], *, height: i
     from facecore.verification import thresholds
     from facecore.verification.metrics import rates_at_threshold
 
-    if not settings.pretrained:
+    if not thresholds.has_lfw_calibration(settings.config):
         st.info(
             f"The LFW distances were measured with the pretrained model, not {settings.config.model_label}, so "
             "this distance is not placed on them. The Threshold lab measures your model on gallery pairs."

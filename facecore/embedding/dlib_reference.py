@@ -1,4 +1,8 @@
-"""dlib's own ResNet (registered as ``dlib``): the reference the Keras port is tested against."""
+"""dlib's own ResNet (registered as ``dlib``): the reference the Keras port is tested against.
+
+It computes the vectors the Keras port computes (cosine >= 0.9999999 in the tests), so it shares the
+port's LFW calibration (``calibration_twin``).
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ class DlibReferenceEmbedder(Embedder):
     order = 20
 
     model_version = "dlib_resnet_v1-dlib"
+    calibration_twin = "dlib-keras"
 
     def __init__(self, *, flip_tta: bool = False) -> None:
         super().__init__(flip_tta=flip_tta)

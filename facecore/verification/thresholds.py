@@ -163,7 +163,7 @@ def _twin(config: PipelineConfig) -> str | None:
     return EMBEDDERS.get(config.embedder).calibration_twin
 
 
-def _has_lfw_calibration(config: PipelineConfig) -> bool:
+def has_lfw_calibration(config: PipelineConfig) -> bool:
     """Whether LFW calibrations ship for this model: a pretrained one, or one sharing a pretrained twin's."""
     from facecore.embedding import EMBEDDERS
 
@@ -255,7 +255,7 @@ def default_threshold(config: PipelineConfig, metric: str = "euclidean", path: P
     if cal is not None:
         return Threshold(float(cal.threshold), f"{cal.describe()}.{shared}" if twin else cal.describe(), cal)
     stale = ""
-    if _has_lfw_calibration(config) and config.use_detector_landmarks:
+    if has_lfw_calibration(config) and config.use_detector_landmarks:
         chip = _chip(config)
         entry = _stored_entry(config.model_version, config.detector, metric, path)
         if entry is not None:
@@ -277,7 +277,7 @@ def default_threshold(config: PipelineConfig, metric: str = "euclidean", path: P
                 f"{config.detector}.{shared}{stale}",
             )
     value = FALLBACK_THRESHOLDS[metric]
-    if not _has_lfw_calibration(config):
+    if not has_lfw_calibration(config):
         return Threshold(
             value,
             f"{value:.3f} (dlib's fallback), not calibrated for {config.model_label}; "
