@@ -211,6 +211,9 @@ def test_cors_answers_preflights_for_configured_origins_only(tmp_path: Path, pip
         assert other.status_code == 400 and "access-control-allow-origin" not in other.headers
         simple = client.get("/people", headers={"Origin": "https://kiosk.example.org"})
         assert simple.headers["access-control-allow-origin"] == "https://kiosk.example.org"
+        # A page on that origin may read what decided a batch and how long to wait after a 429.
+        exposed = {h.strip().lower() for h in simple.headers["access-control-expose-headers"].split(",")}
+        assert {"retry-after", "x-operating-point", "x-threshold", "x-threshold-source", "x-total-pairs"} <= exposed
 
 
 def test_a_decision_made_through_the_api_is_in_the_audit_log_without_the_key(
