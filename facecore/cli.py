@@ -118,14 +118,7 @@ def _lfw_source(data_home: Path | None) -> LfwSource:
 
     FileNotFoundError, with a message for people, when that folder (or ``$FACECORE_LFW_HOME``) holds no LFW.
     """
-    from facecore.evaluation.datasets import (
-        BUNDLED,
-        BUNDLED_LFW_HOME,
-        LFW_HOME_ENV,
-        _describe,
-        find_lfw,
-        lfw_images_dir,
-    )
+    from facecore.evaluation.datasets import LFW_HOME_ENV, describe_lfw, find_lfw
 
     if data_home is None:
         try:
@@ -134,13 +127,10 @@ def _lfw_source(data_home: Path | None) -> LfwSource:
             if os.environ.get(LFW_HOME_ENV):
                 raise FileNotFoundError(f"${LFW_HOME_ENV} is {os.environ[LFW_HOME_ENV]}: {error}") from error
             raise
-    home = data_home.expanduser()
     try:
-        images = lfw_images_dir(home)
+        return describe_lfw(data_home.expanduser())
     except FileNotFoundError as error:
         raise FileNotFoundError(f"--data-home {data_home} holds no LFW. {error}") from error
-    origin = BUNDLED if home.resolve() == BUNDLED_LFW_HOME.resolve() else "--data-home"
-    return _describe(home, origin, images.stat().st_mtime)
 
 
 def run_evaluate_lfw(args: argparse.Namespace) -> int:

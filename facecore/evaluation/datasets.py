@@ -130,6 +130,17 @@ def _describe(home: Path, origin: str, mtime: float) -> LfwSource:
     return LfwSource(home, origin, len(people), images, subsets)
 
 
+def describe_lfw(home: Path, origin: str = "--data-home") -> LfwSource:
+    """The LFW held by the data home ``home`` (named by ``origin``; the bundled pack is named as such).
+
+    FileNotFoundError, naming the layout expected, when ``home`` holds no LFW.
+    """
+    images = lfw_images_dir(home)
+    if home.resolve() == BUNDLED_LFW_HOME.resolve():
+        origin = BUNDLED
+    return _describe(home, origin, images.stat().st_mtime)
+
+
 def find_lfw() -> LfwSource:
     """The LFW to use: ``$FACECORE_LFW_HOME``, else scikit-learn's data home, else the bundled mini LFW.
 
