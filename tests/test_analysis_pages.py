@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from facecore.evaluation.datasets import lfw_people
+
 APP = Path(__file__).resolve().parents[1] / "app.py"
 TIMEOUT = 300  # the first run in a process imports TensorFlow and loads the models
 
@@ -73,6 +75,9 @@ def small_lfw_sample(at: AppTest, key: str, people: int = 4, per_person: int = 3
 def test_distance_matrix_of_an_lfw_sample(environment, lfw_source) -> None:
     at = small_lfw_sample(open_page("distance_matrix"), "dm")
     assert ("Using full LFW" if lfw_source.full else "Using the bundled mini LFW") in texts(at.caption)
+    # The widget offers no more images per person than this copy holds (8 in the pack, 20 on full LFW).
+    most = max(len(paths) for paths in lfw_people(lfw_source.home).values())
+    assert at.number_input(key="dm_per_person").max == min(20, most) == (20 if lfw_source.full else 8)
     figure = charts(at)[0]
     heatmap = figure["data"][0]
     assert heatmap["type"] == "heatmap" and array(heatmap["z"]).shape == (12, 12)

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
+from facecore.evaluation.datasets import lfw_people
 from facecore.evaluation.samples import lfw_sample
 from facecore.images import load_image
 from ui.data import lfw_panel
@@ -78,14 +79,26 @@ def _remember(key: tuple, value: FaceSet) -> FaceSet:
     return value
 
 
+@st.cache_data(show_spinner=False)
+def _most_images_per_person(home: str, mtime: float) -> int:
+    """The most images any LFW person has in this copy (8 in the bundled pack, 530 in full LFW)."""
+    return max((len(paths) for paths in lfw_people(home).values()), default=1)
+
+
 def _lfw_face_set(key: str, settings: Settings, default_people: int, default_per_person: int) -> FaceSet | None:
     cols = st.columns(2)
-    people = cols[0].number_input("People", 2, 200, default_people, key=f"{key}_people")
-    per_person = cols[1].number_input("Images per person", 1, 20, default_per_person, key=f"{key}_per_person")
     source = lfw_panel(key)
     if source is None:
         return None
     home = source.home
+    # The widgets offer what this copy holds: the bundled pack has no one with more than 8 images.
+    images = home / "lfw_home" / "lfw_funneled"
+    most = min(20, _most_images_per_person(str(home), images.stat().st_mtime))
+    people = cols[0].number_input("People", 2, 200, default_people, key=f"{key}_people")
+    per_person = cols[1].number_input(
+        "Images per person", 1, most, min(default_per_person, most), key=f"{key}_per_person",
+        help=f"at most {most}: no one has more images in this copy of LFW" if most < 20 else None,
+    )
     # The model and the LFW copy are in the key: a set embedded by one must not be shown for another.
     store_key = ("lfw", str(home), int(people), int(per_person), settings.config)
     if store_key in st.session_state.get(_STORE, {}):
