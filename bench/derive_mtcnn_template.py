@@ -11,17 +11,25 @@ It also derives the **centre box** (``facecore.pipeline.CENTER_BOX_FRACTIONS``),
 evaluation uses when a detector finds nothing: the median of HOG's box, as fractions of the image, over
 the images where HOG finds exactly one face.
 
-    python bench/derive_mtcnn_template.py --data-home "$FACECORE_LFW_HOME" --limit 1000
+    python bench/derive_mtcnn_template.py --data-home "$FACECORE_LFW_HOME" --limit 1000 \\
+        --json docs/results/mtcnn_template.json
 
 One image per person (the first in sorted order), people spread evenly over LFW's sorted list, drawn
 only from people who appear in none of ``pairs.txt`` (View 2, where numbers are reported) and
 ``pairsDevTest.txt`` (View 1's test half, where configurations are chosen): 1,281 of LFW's 5,749 people.
 So neither the template nor the centre box is fitted on a face whose pairs it is then scored or chosen on.
+
+``--json PATH`` writes what was derived: the template (mean and median points, per-point spread), the
+centre box, how many people and images were used and left out (and which images, and why), the command,
+and how both compare with the constants in use (``facecore.alignment.MTCNN_5_TEMPLATE``,
+``facecore.pipeline.CENTER_BOX_FRACTIONS``).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
+import json
 import os
 import sys
 import time
@@ -32,10 +40,14 @@ import numpy as np
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
+import _data  # noqa: E402  (bench/ is on sys.path: the script's own folder)
+
 from facecore.alignment import (  # noqa: E402  (needs the repo on sys.path first)
     CHIP_PADDING,
     CHIP_SIZE,
     DLIB_5_TEMPLATE,
+    MTCNN_5_TEMPLATE,
+    MTCNN_TEMPLATE_VERSION,
     chip_transform,
     padded_template,
     shape_5_points,
@@ -56,6 +68,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=8, help="images per MTCNN pass")
     parser.add_argument("--min-iou", type=float, default=0.3, help="overlap needed between the two faces")
     parser.add_argument("--min-confidence", type=float, default=0.9, help="MTCNN confidence needed")
+    parser.add_argument("--json", type=Path, default=None, help="also write what was derived here (JSON)")
     return parser.parse_args(argv)
 
 
@@ -73,6 +86,11 @@ def people_in_pairs(pairs_file: Path) -> set[str]:
 
 def pick_images(data_home: Path, limit: int) -> list[Path]:
     """The first image of ``limit`` people spread evenly over the sorted list of people in no held-out pair."""
+    return eligible_people(data_home, limit)[0]
+
+
+def eligible_people(data_home: Path, limit: int) -> tuple[list[Path], dict[str, int]]:
+    """:func:`pick_images`'s images, and the people counts behind them (LFW's, held out, eligible, chosen)."""
     root = data_home / "lfw_home" / "lfw_funneled"
     excluded: set[str] = set()
     for name in HELD_OUT_PAIR_FILES:
@@ -80,11 +98,18 @@ def pick_images(data_home: Path, limit: int) -> list[Path]:
         if not pairs_file.is_file():
             raise SystemExit(f"{pairs_file} is missing: it names the people the fit must leave out")
         excluded |= people_in_pairs(pairs_file)
-    people = sorted(p for p in root.iterdir() if p.is_dir() and p.name not in excluded)
+    everyone = sorted(p for p in root.iterdir() if p.is_dir())
+    people = [p for p in everyone if p.name not in excluded]
     if not people:
         raise SystemExit(f"no LFW people outside {', '.join(HELD_OUT_PAIR_FILES)} found under {root}")
     chosen = np.unique(np.linspace(0, len(people) - 1, num=min(limit, len(people))).round().astype(int))
-    return [sorted(people[i].glob("*.jpg"))[0] for i in chosen]
+    counts = {
+        "people_in_lfw": len(everyone),
+        "people_in_held_out_pairs": len(everyone) - len(people),
+        "people_eligible": len(people),
+        "people_chosen": len(chosen),
+    }
+    return [sorted(people[i].glob("*.jpg"))[0] for i in chosen], counts
 
 
 def load_rgb(path: Path) -> np.ndarray:
@@ -148,8 +173,12 @@ def box_fractions(rect, shape: tuple[int, ...]) -> tuple[float, float, float, fl
     return (rect.left() / width, rect.top() / height, rect.width() / width, rect.height() / height)
 
 
-def collect(paths: list[Path], batch_size: int, min_iou: float, min_confidence: float):
-    """Mapped MTCNN points (n, 5, 2) and the raw pairs where both detectors agree, and HOG's lone boxes."""
+def collect(paths: list[Path], batch_size: int, min_iou: float, min_confidence: float, outcomes: dict | None = None):
+    """Mapped MTCNN points (n, 5, 2) and the raw pairs where both detectors agree, and HOG's lone boxes.
+
+    ``outcomes``, when given, gets each path's fate: ``"template"`` (used for the template and the box),
+    ``"box_only"`` (HOG's one face, but MTCNN found no single overlapping face), ``"hog_not_one_face"``.
+    """
     import dlib
     from mtcnn import MTCNN
     from tqdm import tqdm
@@ -159,19 +188,25 @@ def collect(paths: list[Path], batch_size: int, min_iou: float, min_confidence: 
     mapped, pairs, boxes = [], [], []
     with tqdm(total=len(paths), unit="img") as progress:
         for start in range(0, len(paths), batch_size):
-            images = [load_rgb(p) for p in paths[start : start + batch_size]]
+            batch = paths[start : start + batch_size]
+            images = [load_rgb(p) for p in batch]
             # One batch per image shape: the package pads mixed sizes, which shifts its output.
             for shape in {im.shape for im in images}:
-                group = [im for im in images if im.shape == shape]
-                for image, rows in zip(group, mtcnn_faces(mtcnn, group, min_confidence), strict=True):
+                group = [(p, im) for p, im in zip(batch, images, strict=True) if im.shape == shape]
+                found = mtcnn_faces(mtcnn, [im for _, im in group], min_confidence)
+                for (path, image), rows in zip(group, found, strict=True):
                     rects = detector(image, 1)
-                    if len(rects) != 1:
-                        continue
-                    boxes.append(box_fractions(rects[0], image.shape))
-                    pair = pair_for_rect(image, rects[0], rows, min_iou)
-                    if pair is not None:
-                        pairs.append(pair)
-                        mapped.append(to_template_frame(*pair))
+                    outcome = "hog_not_one_face"
+                    if len(rects) == 1:
+                        boxes.append(box_fractions(rects[0], image.shape))
+                        pair = pair_for_rect(image, rects[0], rows, min_iou)
+                        outcome = "box_only"
+                        if pair is not None:
+                            pairs.append(pair)
+                            mapped.append(to_template_frame(*pair))
+                            outcome = "template"
+                    if outcomes is not None:
+                        outcomes[path] = outcome
             progress.update(len(images))
             progress.set_postfix(used=len(mapped))
     return np.array(mapped), pairs, np.array(boxes)
@@ -192,15 +227,17 @@ def _image_to_chip(chip_to_image: np.ndarray, points: np.ndarray) -> np.ndarray:
     return (points - shift) @ np.linalg.inv(linear).T
 
 
-def report_centre_box(boxes: np.ndarray, n_images: int) -> None:
-    """The median HOG box as fractions (x, y, w, h), and in pixels of a 250x250 LFW image."""
+def report_centre_box(boxes: np.ndarray, n_images: int) -> np.ndarray:
+    """The median HOG box as fractions (x, y, w, h), and in pixels of a 250x250 LFW image (returned)."""
     median = np.median(boxes, axis=0)
     print(f"\nHOG found exactly one face in {len(boxes)} of {n_images} images; median box:")
     print("CENTER_BOX_FRACTIONS = (" + ", ".join(f"{v:.3f}" for v in median) + ")")
     print("in a 250x250 image: x={:.0f}, y={:.0f}, w={:.0f}, h={:.0f}".format(*(median * 250)))
+    return median
 
 
-def report(mapped: np.ndarray, pairs, n_images: int, seconds: float) -> None:
+def report(mapped: np.ndarray, pairs, n_images: int, seconds: float) -> dict:
+    """Print the template (mean and median points, spread, chip error); return the same as a dict."""
     mean, median = mapped.mean(axis=0), np.median(mapped, axis=0)
     # Spread in chip pixels: the unpadded frame spans size / (1 + 2 * padding) pixels.
     pixels = CHIP_SIZE / (2 * CHIP_PADDING + 1)
@@ -209,14 +246,32 @@ def report(mapped: np.ndarray, pairs, n_images: int, seconds: float) -> None:
     print("point         mean (x, y)          median (x, y)        std in chip px (x, y)")
     for name, m, md, s in zip(MTCNN_POINT_NAMES, mean, median, std, strict=True):
         print(f"{name:12s}  ({m[0]:.4f}, {m[1]:.4f})  ({md[0]:.4f}, {md[1]:.4f})  ({s[0]:.2f}, {s[1]:.2f})")
+    errors = {}
     for label, template in (("mean", mean), ("median", median)):
         err = chip_landmark_error(template, pairs)
+        errors[label] = {"mean": float(err.mean()), "median": float(np.median(err)), "p95": float(np.percentile(err, 95))}
         print(
             f"{label}: dlib's 5 points in the MTCNN chip vs the dlib chip, chip px: "
             f"mean {err.mean():.2f}, median {np.median(err):.2f}, p95 {np.percentile(err, 95):.2f}"
         )
     print("\nMTCNN_5_TEMPLATE (mean) =")
     print(_literal(mean))
+    return {
+        "points": list(MTCNN_POINT_NAMES),
+        "template_mean": mean.tolist(),
+        "template_median": median.tolist(),
+        "std_chip_px": std.tolist(),
+        "dlib_points_error_chip_px": errors,
+    }
+
+
+def compare(derived: np.ndarray, constant: np.ndarray, name: str) -> dict:
+    """How a derived array differs from the constant in use: largest difference, and equal to 3 decimals."""
+    derived, constant = np.asarray(derived, np.float64), np.asarray(constant, np.float64)
+    largest = float(np.max(np.abs(derived - constant)))
+    same = bool(np.array_equal(np.round(derived, 3), np.round(constant, 3)))
+    print(f"{name}: largest difference from the constant {largest:.4f}; equal to 3 decimals: {'yes' if same else 'no'}")
+    return {"constant": constant.tolist(), "max_abs_difference": largest, "equal_to_3_decimals": same}
 
 
 def _literal(points: np.ndarray) -> str:
@@ -226,13 +281,54 @@ def _literal(points: np.ndarray) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    paths = pick_images(args.data_home, args.limit)
+    paths, people = eligible_people(args.data_home, args.limit)
     started = time.perf_counter()
-    mapped, pairs, boxes = collect(paths, args.batch_size, args.min_iou, args.min_confidence)
+    outcomes: dict[Path, str] = {}
+    mapped, pairs, boxes = collect(paths, args.batch_size, args.min_iou, args.min_confidence, outcomes)
     if len(mapped) == 0:
         raise SystemExit("no image had exactly one face found by both detectors")
-    report(mapped, pairs, len(paths), time.perf_counter() - started)
-    report_centre_box(boxes, len(paths))
+    seconds = time.perf_counter() - started
+    template = report(mapped, pairs, len(paths), seconds)
+    box = report_centre_box(boxes, len(paths))
+    if args.json is None:
+        return
+    from facecore.pipeline import CENTER_BOX_FRACTIONS
+
+    print()
+    template["compared_with_alignment"] = {
+        "version": MTCNN_TEMPLATE_VERSION,
+        **compare(template["template_mean"], MTCNN_5_TEMPLATE, "MTCNN_5_TEMPLATE (mean)"),
+    }
+    names = {kind: sorted(f"{p.parent.name}/{p.name}" for p, o in outcomes.items() if o == kind)
+             for kind in ("template", "box_only", "hog_not_one_face")}  # fmt: skip
+    result = {
+        "command": _data.command_line(None if argv is None else ["bench/derive_mtcnn_template.py", *argv]),
+        "date": datetime.date.today().isoformat(),
+        "load_average": os.getloadavg(),
+        "seconds": round(seconds, 1),
+        "settings": {"limit": args.limit, "batch_size": args.batch_size, "min_iou": args.min_iou,
+                     "min_confidence": args.min_confidence, "held_out_pair_files": list(HELD_OUT_PAIR_FILES)},
+        "people": people,
+        "images": {
+            "chosen": len(paths),
+            "used_for_template": len(mapped),
+            "used_for_centre_box": len(boxes),
+            "left_out_of_template": len(paths) - len(mapped),
+            "left_out_of_centre_box": len(paths) - len(boxes),
+            "left_out_hog_not_one_face": len(names["hog_not_one_face"]),
+            "left_out_mtcnn_no_single_overlapping_face": len(names["box_only"]),
+        },
+        "mtcnn_5_template": template,
+        "centre_box": {
+            "fractions_xywh": box.tolist(),
+            "pixels_of_250x250": (box * 250).tolist(),
+            "compared_with_pipeline": compare(box, CENTER_BOX_FRACTIONS, "CENTER_BOX_FRACTIONS"),
+        },
+        "image_names": names,
+    }
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {args.json}")
 
 
 if __name__ == "__main__":

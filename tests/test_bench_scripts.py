@@ -296,7 +296,8 @@ def model_selection(tmp_path: Path, home: Path) -> None:
 
 
 def derive_mtcnn_template(tmp_path: Path, home: Path) -> None:
-    ran = run_bench("derive_mtcnn_template.py", "--data-home", home, "--limit", "6", tmp_path=tmp_path)
+    out = tmp_path / "template.json"
+    ran = run_bench("derive_mtcnn_template.py", "--data-home", home, "--limit", "6", "--json", out, tmp_path=tmp_path)
     used = int(ran.line(r"^used (\d+) of 6 images").group(1))
     assert 3 <= used <= 6
     start = ran.lines.index("MTCNN_5_TEMPLATE (mean) =")
@@ -307,6 +308,15 @@ def derive_mtcnn_template(tmp_path: Path, home: Path) -> None:
     assert mouth_left[0] < mouth_right[0]
     box = [float(v) for v in re.findall(r"\d\.\d+", ran.line(r"^CENTER_BOX_FRACTIONS = \(.*\)").group(0))]
     assert len(box) == 4 and all(0 < v < 1 for v in box) and box[0] + box[2] <= 1 and box[1] + box[3] <= 1
+    derived = json.loads(out.read_text())  # what was derived, as printed
+    assert '--data-home "$FACECORE_LFW_HOME"' in derived["command"] and derived["people"]["people_chosen"] == 6
+    images = derived["images"]
+    assert images["chosen"] == 6 and images["used_for_template"] == used and images["left_out_of_template"] == 6 - used
+    assert sum(len(names) for names in derived["image_names"].values()) == 6
+    template = derived["mtcnn_5_template"]["template_mean"]
+    assert all(abs(a - b) < 1e-9 for p, q in zip(template, points, strict=True) for a, b in zip(p, q, strict=True))
+    assert [round(v, 3) for v in derived["centre_box"]["fractions_xywh"]] == box
+    assert set(derived["mtcnn_5_template"]["compared_with_alignment"]) >= {"max_abs_difference", "equal_to_3_decimals"}
 
 
 def auth_overhead(tmp_path: Path, home: Path) -> None:
