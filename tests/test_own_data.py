@@ -159,3 +159,24 @@ def test_cli_saves_lists_and_sets_operating_points_in_the_gallery(tmp_path) -> N
         "cli: operating-points activate", "cli: operating-points deactivate", "cli: evaluate --save-as"
     ]
     assert logged[-1].result["operating_point"] == "studio" and logged[-1].threshold is None
+
+
+def test_impostor_sampling_lists_no_more_pairs_than_it_keeps() -> None:
+    """5,000 images of 1,000 people have 12.5 million impostor pairs; the sample of 20,000 is drawn by
+    number, never listing them all, and is the pairs the whole list would have given."""
+    import itertools
+
+    from facecore.evaluation.own_pairs import MAX_IMPOSTORS, OwnPair, _impostor_pairs
+
+    root = Path("/photos")
+    people = {f"person{k:04d}": [root / f"person{k:04d}" / f"{i}.jpg" for i in range(5)] for k in range(1000)}
+    pairs = _impostor_pairs(root, people, MAX_IMPOSTORS, seed=0)
+    assert len(pairs) == MAX_IMPOSTORS == len(set(pairs))
+    assert all(p.image_a.split("/")[0] < p.image_b.split("/")[0] for p in pairs)  # different people, in order
+    # On a set small enough to list, the same pairs as listing every impostor pair and sampling by index.
+    small = {name: paths[: 1 + k % 4] for k, (name, paths) in enumerate(list(people.items())[:12])}
+    labelled = [(p.relative_to(root).as_posix(), name) for name, paths in small.items() for p in paths]
+    every = [OwnPair(a, b, False) for (a, pa), (b, pb) in itertools.combinations(labelled, 2) if pa != pb]
+    keep = np.sort(np.random.default_rng(7).choice(len(every), size=50, replace=False))
+    assert _impostor_pairs(root, small, 50, seed=7) == [every[i] for i in keep]
+    assert _impostor_pairs(root, small, 10**6, seed=7) == every

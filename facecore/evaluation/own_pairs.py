@@ -93,18 +93,33 @@ def folder_pairs(
         for paths in people.values()
         for a, b in itertools.combinations(paths, 2)
     ]
-    labelled = [(_rel(p, root), person) for person, paths in people.items() for p in paths]
-    impostor = [
-        OwnPair(a, b, False) for (a, pa), (b, pb) in itertools.combinations(labelled, 2) if pa != pb
-    ]
-    if len(impostor) > max_impostors:
-        keep = np.sort(np.random.default_rng(seed).choice(len(impostor), size=max_impostors, replace=False))
-        impostor = [impostor[i] for i in keep]
+    impostor = _impostor_pairs(root, people, max_impostors, seed)
     if not genuine:
         raise OwnDataError(f"{root}: nobody has two photos, so there is no genuine pair; add a second photo of someone.")
     if not impostor:
         raise OwnDataError(f"{root}: only one person, so there is no impostor pair; add a folder for someone else.")
     return PairSet(name or root.name, root, tuple(genuine + impostor))
+
+
+def _impostor_pairs(root: Path, people: dict[str, list[Path]], max_impostors: int, seed: int) -> list[OwnPair]:
+    """Every impostor pair in combination order, or a seeded sample of ``max_impostors`` of them.
+
+    The images are listed person by person, so image ``i``'s impostor partners after it are exactly the
+    images from the end of its person's folder on: pair number ``k`` is found from cumulative counts,
+    without listing all the pairs (5,000 images would make 12.5 million).
+    """
+    images = [_rel(p, root) for paths in people.values() for p in paths]
+    ends = np.repeat(np.cumsum([len(paths) for paths in people.values()]), [len(p) for p in people.values()])
+    per_image = len(images) - ends  # impostor partners after each image
+    total = int(per_image.sum())
+    if total > max_impostors:
+        picked = np.sort(np.random.default_rng(seed).choice(total, size=max_impostors, replace=False))
+    else:
+        picked = np.arange(total)
+    starts = np.cumsum(per_image) - per_image  # number of the first pair of each image
+    first = np.searchsorted(starts, picked, side="right") - 1
+    second = ends[first] + (picked - starts[first])
+    return [OwnPair(images[i], images[j], False) for i, j in zip(first.tolist(), second.tolist(), strict=True)]
 
 
 def _label(value: str) -> bool | None:
