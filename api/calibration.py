@@ -32,11 +32,20 @@ def deciding(engine: Engine, override: float | None = None) -> Deciding:
     return replace(chosen, threshold=float(override), name=REQUEST_NAME, source=f"{override:g}: the request's ?threshold=")
 
 
-def confidence_out(chosen: Deciding, distance: float | None) -> ConfidenceOut | None:
-    """The confidence at ``distance`` on the deciding calibration set (None without distance or data)."""
+def confidence_out(
+    chosen: Deciding, distance: float | None, *, statistic: str = "distance", comparisons: int = 1,
+    search: bool = False,
+) -> ConfidenceOut | None:
+    """The confidence at ``distance`` on the deciding calibration set (None without distance or data).
+
+    ``statistic`` and ``comparisons`` say that ``distance`` aggregates several (a voters' mean, median or
+    nearest); ``search`` that it is the nearest face of a gallery search. The sentence then says what the
+    per-comparison rates mean for it.
+    """
     found = None if distance is None else chosen.confidence(distance)
     if found is None:
         return None
+    found = found.per_search() if search else found.of_statistic(statistic, comparisons)
     return ConfidenceOut(
         false_accept_rate=found.far,
         impostors_at_or_below=found.impostors_at_or_below,

@@ -118,7 +118,7 @@ def answer(number: int, result: Identification) -> None:
         )
     else:
         st.warning(f"Face {number}: **unknown** (no gallery face to compare with).")
-    confidence_note(search, result.distance)
+    confidence_note(search, result.distance, search=True)
     if not result.agrees:
         st.info(
             f"The nearest face and the vote disagree on face {number}: the nearest gallery face says "

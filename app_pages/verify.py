@@ -176,8 +176,10 @@ def voters() -> None:
         f"({100 * verdict.accept_fraction:.0f}%); {rule.label} decides."
     )
     show_verdict(verdict)
-    if rule is not Rule.MAJORITY:
-        confidence_chart(settings, {rule.label.split()[0]: verdict.distance})
+    confidence_chart(
+        settings, {f"{verdict.distance_name} distance": verdict.distance},
+        statistic=verdict.distance_name, comparisons=verdict.voters,
+    )
 
 
 # ----------------------------------------------------------------------------- page

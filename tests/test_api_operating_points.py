@@ -107,9 +107,14 @@ def test_voters_report_the_fraction_that_accept_beside_the_rules_decision(tmp_pa
             response = client.post(f"/verify/person/{person['id']}?rule={rule}", files=probe)
             assert response.status_code == 200, response.text
             answers[rule] = response.json()
-        for body in answers.values():
+        for rule, body in answers.items():
             assert body["voters"] == 3 and body["voter_confidence"] == body["votes"] / body["voters"]
             assert body["operating_point"] == "default" and body["confidence"]["calibration_set"] == "LFW pairs.txt"
+            # the rates are of single comparisons, read at the rule's statistic of the three distances
+            statistic = {"mean": "mean", "nearest": "nearest", "majority": "median"}[rule]
+            assert f"read at the {statistic} of 3 distances" in body["confidence"]["sentence"]
+        identified = client.post("/identify", files=probe).json()["faces"][0]
+        assert "a search compares the photo with every gallery face" in identified["confidence"]["sentence"]
         # a strict threshold between the distances splits the voters; the fraction follows
         distances = sorted([answers["nearest"]["nearest_distance"], answers["mean"]["mean_distance"]])
         split = client.post(f"/verify/person/{person['id']}?rule=majority&threshold={distances[0]}", files=probe).json()

@@ -233,6 +233,8 @@ def test_verify_voters_rule_decides_one_close_reference_among_far_ones(app: AppT
     assert "**Different people**: mean euclidean distance" in joined(app.error)
     assert "1 of 3" in joined(app.markdown) and "(33%)" in joined(app.markdown)
     assert "Mean distance" in joined(app.caption)
+    # The rates beside it are of single comparisons, and say they are read at the mean of three.
+    assert "rates of one comparison, read at the mean of 3 distances" in joined(app.markdown)
 
     app.radio(key="voters_rule").set_value("nearest").run()
     assert not app.exception, app.exception
@@ -243,6 +245,7 @@ def test_verify_voters_rule_decides_one_close_reference_among_far_ones(app: AppT
     app.radio(key="voters_rule").set_value("majority").run()
     assert not app.exception, app.exception
     assert "**Different people**: 1 of 3 references accept (majority rule" in joined(app.error)
+    assert "read at the median of 3 distances" in joined(app.markdown)  # majority's rates too, as in the API
 
 
 def test_identify_says_when_the_nearest_face_and_the_vote_disagree(

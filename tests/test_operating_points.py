@@ -48,6 +48,13 @@ def test_the_false_accept_estimate_is_the_impostor_fraction_at_or_below_the_dist
     assert low.far == 0 and "none of 3,000 stranger comparisons" in low.sentence()
     near = confidence_at(point, point.threshold)
     assert f"1 of {1 / near.far:,.0f} comparisons" in near.sentence()
+    # Read at an aggregate of several distances, or at a search's nearest face, the rates are the same
+    # numbers and the sentence says what they are.
+    mean_of_3 = near.of_statistic("mean", 3)
+    assert (mean_of_3.far, mean_of_3.gar) == (near.far, near.gar)
+    assert "rates of one comparison, read at the mean of 3 distances" in mean_of_3.sentence()
+    assert near.of_statistic("mean", 1) == near == near.of_statistic("distance", 5)
+    assert "about N times this rate" in near.per_search().sentence()
 
 
 def test_compact_keeps_all_distances_up_to_the_cap_and_quantiles_beyond() -> None:

@@ -34,10 +34,14 @@ def decided_by(settings) -> str:
     return f"Decided by {chosen.source}." if chosen.name != DEFAULT_NAME else f"Decided by the default: {chosen.source}"
 
 
-def confidence_chart(settings, marks: dict[str, float], *, height: int = 300, words: bool = True) -> None:
+def confidence_chart(
+    settings, marks: dict[str, float], *, height: int = 300, words: bool = True, statistic: str = "distance",
+    comparisons: int = 1,
+) -> None:
     """``marks`` (label -> distance) on the deciding set's genuine and impostor distances (LFW's for the
     default, via ``ui.charts.lfw_distance_chart``), and per mark the empirical false-accept and
-    genuine-accept rates there, in words (unless ``words`` is False, for a page that already gave them)."""
+    genuine-accept rates there, in words (unless ``words`` is False, for a page that already gave them);
+    ``statistic`` and ``comparisons`` say when a mark aggregates several distances (voters)."""
     chosen = deciding(settings.config, settings.metric)
     st.caption(decided_by(settings))
     if chosen.name == DEFAULT_NAME:
@@ -48,7 +52,8 @@ def confidence_chart(settings, marks: dict[str, float], *, height: int = 300, wo
         return
     if words:
         for label, value in marks.items():
-            st.markdown(f"**{label}**: {confidence_at(chosen.point, value).sentence()}")
+            rates = confidence_at(chosen.point, value).of_statistic(statistic, comparisons)
+            st.markdown(f"**{label}**: {rates.sentence()}")
     st.caption(
         f"Rates measured on the pairs of '{chosen.point.set_name}', not a probability that these two are one person."
     )
@@ -124,14 +129,16 @@ def active_point_picker(config: PipelineConfig, metric: str, key: str) -> None:
         st.rerun()
 
 
-def confidence_note(settings, distance: float | None) -> None:
+def confidence_note(settings, distance: float | None, *, search: bool = False) -> None:
     """One caption: the empirical rates at ``distance`` on the deciding set, and which threshold decided
     (the sidebar's when the person moved it, else the active operating point or the default); nothing
-    without a distance or a calibration set."""
+    without a distance or a calibration set. ``search``: the distance is a gallery search's nearest."""
     chosen = deciding(settings.config, settings.metric)
     found = None if distance is None else chosen.confidence(distance)
     if found is None:
         return
+    if search:
+        found = found.per_search()
     if settings.user_set:
         decider = f"your sidebar threshold {settings.threshold:.4f}"
     else:

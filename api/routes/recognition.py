@@ -138,7 +138,9 @@ def verify_person(
     return VerifyPersonOut(
         operating_point=chosen.name,
         threshold_source=chosen.source,
-        confidence=confidence_out(chosen, verdict.distance),
+        confidence=confidence_out(
+            chosen, verdict.distance, statistic=verdict.distance_name, comparisons=verdict.voters
+        ),
         voter_confidence=verdict.votes / verdict.voters,
         same_person=verdict.same,
         rule=VerifyRule(verdict.rule.value),
@@ -195,7 +197,7 @@ def identify(
             matches=[MatchOut(**vars(m)) for m in r.matches],
             votes=r.votes,
             vote_winner=r.vote_winner,
-            confidence=confidence_out(chosen, r.distance),
+            confidence=confidence_out(chosen, r.distance, search=True),
         )
         for f, r in zip(found, results, strict=True)
     ]

@@ -98,6 +98,12 @@ class Verdict:
     voters: int = 0
 
     @property
+    def distance_name(self) -> str:
+        """What :attr:`distance` is: ``distance`` for one pair, else the statistic of the references'
+        distances the rule reads (``mean``, ``nearest``, ``median`` under majority)."""
+        return {Rule.PAIR: "distance", Rule.MEAN: "mean", Rule.NEAREST: "nearest", Rule.MAJORITY: "median"}[self.rule]
+
+    @property
     def accept_fraction(self) -> float:
         """Share of the references that accept on their own (seed 004's "confidence")."""
         return self.votes / self.voters if self.voters else float("nan")

@@ -23,7 +23,7 @@ from __future__ import annotations
 import functools
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -136,6 +136,28 @@ class Confidence:
     genuine_at_or_below: int
     genuine: int
     set_name: str
+    #: What else a reader needs to know about the number (see :meth:`of_statistic`, :meth:`per_search`).
+    scope: str = ""
+
+    def of_statistic(self, statistic: str, comparisons: int) -> Confidence:
+        """These rates, read at the ``statistic`` (``"mean"``, ``"median"``, ...) of ``comparisons``
+        distances: the calibration set's rates are of single comparisons, so the sentence says so."""
+        if comparisons <= 1 or statistic == "distance":
+            return self
+        return replace(
+            self,
+            scope=f"These are the rates of one comparison, read at the {statistic} of {comparisons} "
+            "distances; they describe this decision only roughly.",
+        )
+
+    def per_search(self) -> Confidence:
+        """These rates for the nearest face of a gallery search: they are per comparison, and a search
+        makes one comparison per gallery face."""
+        return replace(
+            self,
+            scope="The rate is per comparison: a search compares the photo with every gallery face, so in a "
+            "gallery of N faces about N times this rate of them are this close to a stranger.",
+        )
 
     def sentence(self) -> str:
         """The rates in words, saying what they are measured on."""
@@ -149,6 +171,7 @@ class Confidence:
         return (
             f"At distance {self.distance:.4f}, {stranger}; {100 * self.gar:.1f}% of genuine pairs "
             f"({self.genuine_at_or_below:,} of {self.genuine:,}) are this close or closer."
+            + (f" {self.scope}" if self.scope else "")
         )
 
 
