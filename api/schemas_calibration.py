@@ -54,6 +54,9 @@ class OperatingPointOut(BaseModel):
     active: bool
     created: float
     description: str
+    caveat: str | None = Field(
+        default=None, description="Set when the set is too small to measure the target's false-accept rate."
+    )
 
 
 class ActivateIn(BaseModel):

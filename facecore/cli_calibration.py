@@ -272,5 +272,7 @@ def run_evaluate(args: argparse.Namespace, config) -> int:
             print(f"The operating point was not saved: {error}", file=sys.stderr)
             return 2
         print(f"saved {saved.describe()}{' (active)' if saved.active else ''} in the gallery at {gallery.location}")
+        if saved.caveat:
+            print(f"Warning: {saved.caveat}", file=sys.stderr)
     print(json.dumps(summary))
     return 0

@@ -54,6 +54,10 @@ def test_a_saved_operating_point_changes_the_decisions_and_survives_a_restart(tm
         created = client.post("/operating-points", json=body)
         assert created.status_code == 201, created.text
         assert created.json()["active"] and created.json()["set_size"] == 136
+        assert created.json()["caveat"] is None  # a manual threshold claims no rate
+        # faces_small's impostor pairs are far fewer than 'FAR <= 0.1%' needs: stored, with a caveat
+        fine = client.post("/operating-points", json={**body, "name": "fine", "target": "FAR <= 0.1%", "activate": False})
+        assert fine.status_code == 201 and "needs at least 1,000 impostor pairs" in fine.json()["caveat"]
         after = verify(client)
         assert not after["same_person"] and after["operating_point"] == "studio"
         assert "faces_small" in after["threshold_source"] and after["threshold"] == body["threshold"]

@@ -181,3 +181,16 @@ def test_evaluate_refuses_a_reserved_name_before_scoring_anything(capsys: pytest
     assert cli_main(["evaluate", "--folder", str(missing), "--save-as", "request", "--gallery", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "'request' cannot name an operating point" in err and str(missing) not in err
+
+
+def test_a_target_the_set_is_too_small_to_measure_carries_a_caveat(lfw_pairs) -> None:
+    """LFW's 3,000 impostor pairs can show a FAR of 0.1% (3 pairs) but not 0.01% (0.3 of a pair)."""
+    d, same = lfw_pairs
+    assert (~same).sum() == 3000
+    measurable = from_pairs("p", HOG, "euclidean", d, same, target="FAR <= 0.1%", source="LFW", set_name="LFW")
+    assert measurable.caveat is None
+    too_fine = from_pairs("q", HOG, "euclidean", d, same, target="FAR <= 0.01%", source="LFW", set_name="LFW")
+    assert too_fine.threshold < d[~same].min()  # below every impostor distance: FAR 0 on this set
+    assert "needs at least 10,000 impostor pairs" in too_fine.caveat and "has 3,000" in too_fine.caveat
+    for target in ("EER", "max accuracy"):
+        assert from_pairs("r", HOG, "euclidean", d, same, target=target, source="LFW", set_name="LFW").caveat is None

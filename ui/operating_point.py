@@ -98,6 +98,8 @@ def save_point_form(config: PipelineConfig, metric: str, d: np.ndarray, same: np
                        {"operating_point": saved.name, "target": saved.target, "threshold": saved.threshold,
                         "active": saved.active})
             flash("success", f"Saved {saved.describe()}{' (active)' if saved.active else ''}.")
+            if saved.caveat:
+                flash("warning", saved.caveat)
             st.rerun()
 
 

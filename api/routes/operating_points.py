@@ -28,6 +28,7 @@ def point_out(point: OperatingPoint) -> OperatingPointOut:
         name=point.name, model_version=point.model_version, detector=point.detector, metric=point.metric,
         threshold=point.threshold, source=point.source, set_name=point.set_name, set_size=point.set_size,
         target=point.target, active=point.active, created=point.created, description=point.describe(),
+        caveat=point.caveat,
     )
 
 

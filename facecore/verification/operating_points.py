@@ -69,6 +69,24 @@ class OperatingPoint:
         if self.target not in TARGETS:
             raise ValueError(f"Unknown target {self.target!r}; expected one of {', '.join(TARGETS)}.")
 
+    @property
+    def caveat(self) -> str | None:
+        """A sentence when the set is too small to measure the target's false-accept rate, else None.
+
+        A set of n impostor pairs shows no FAR between 0 and 1/n, so a target below that is met by a
+        threshold under every impostor distance, whose real rate the set cannot tell.
+        """
+        far = FAR_TARGETS.get(self.target)
+        impostors = int(self.impostor.size)
+        if far is None or impostors == 0 or impostors * far >= 1:
+            return None
+        return (
+            f"'{self.target}' needs at least {math.ceil(1 / far):,} impostor pairs to be measured, and "
+            f"'{self.set_name}' has {impostors:,}: its smallest non-zero false-accept rate is 1 in {impostors:,}, "
+            "so this threshold only keeps out every stranger pair it has, and its real rate is not known. "
+            "Score a larger set, or choose a target the set can show."
+        )
+
     def describe(self) -> str:
         """One sentence: which threshold, chosen for what, on which set."""
         return (
