@@ -159,7 +159,7 @@ def run_verify_batch(args: argparse.Namespace, config) -> int:
     )
     from facecore.evaluation.own_pairs import OwnDataError, read_pairs_csv
     from facecore.images import ImageError
-    from facecore.pipeline import FacePipeline
+    from facecore.pipeline import build_pipeline
     from facecore.quality import QualityMinimums
     from facecore.verification.operating_points import deciding_threshold
 
@@ -178,7 +178,7 @@ def run_verify_batch(args: argparse.Namespace, config) -> int:
     if args.threshold is not None:
         chosen = replace(chosen, threshold=args.threshold, name="command line", source=f"{args.threshold:g}: --threshold")
     print(f"deciding with {chosen.name}: {chosen.source}", file=sys.stderr)
-    pipeline = FacePipeline(config, cache=EmbeddingCache(args.cache_dir))
+    pipeline = build_pipeline(config, cache=EmbeddingCache(args.cache_dir))
     tally = BatchTally()
     pages = verify_pages(
         pair_set, pipeline.embed_primary_faces_with_quality, chosen, metric=args.metric, minimums=minimums, tally=tally

@@ -83,6 +83,10 @@ class FacePipeline:
         self.cache = cache
         self._detector_key = self.detector.settings_key
 
+    def with_cache(self, cache: EmbeddingCache | None) -> FacePipeline:
+        """This pipeline's models and settings with another embedding cache (no model is loaded again)."""
+        return FacePipeline(self.config, detector=self.detector, embedder=self.embedder, cache=cache)
+
     # ------------------------------------------------------------------ single images
 
     def embed_faces(self, image: np.ndarray, faces: Sequence[Face]) -> list[EmbeddedFace]:

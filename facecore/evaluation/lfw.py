@@ -12,7 +12,7 @@ import numpy as np
 from facecore.cache import EmbeddingCache
 from facecore.config import PipelineConfig
 from facecore.evaluation.datasets import Pair, read_lfw_pairs, unique_images
-from facecore.pipeline import FacePipeline, Progress
+from facecore.pipeline import Progress, build_pipeline
 from facecore.verification.metrics import KFoldResult, kfold_verification, paired_distances
 
 N_FOLDS = 10
@@ -97,7 +97,7 @@ def embed_lfw_pairs(
     """
     pairs = select_pairs(read_lfw_pairs(data_home, subset), limit)
     images = unique_images(pairs)
-    pipeline = FacePipeline((config or PipelineConfig()).replace(max_side=None), cache=cache)
+    pipeline = build_pipeline((config or PipelineConfig()).replace(max_side=None), cache=cache)
     embeddings, no_face = pipeline.embed_primary_faces(images, progress=progress)
     index = {path: i for i, path in enumerate(images)}
     return LfwEmbeddings(

@@ -31,7 +31,7 @@ from facecore.config import PipelineConfig
 from facecore.evaluation.datasets import Pair
 from facecore.evaluation.lfw import N_FOLDS, fold_ids
 from facecore.evaluation.own_pairs import PairSet
-from facecore.pipeline import FacePipeline, Progress
+from facecore.pipeline import Progress, build_pipeline
 from facecore.verification.decisions import accepts
 from facecore.verification.metrics import KFoldResult, kfold_verification, paired_distances
 
@@ -93,7 +93,7 @@ def evaluate_pairs(
     started = time.perf_counter()
     config = config or PipelineConfig()
     names = pair_set.images
-    pipeline = FacePipeline(config, cache=cache)
+    pipeline = build_pipeline(config, cache=cache)
     embeddings, no_face = pipeline.embed_primary_faces([pair_set.root / n for n in names], progress=progress)
     index = {n: i for i, n in enumerate(names)}
     pairs = pair_set.pairs

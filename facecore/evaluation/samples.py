@@ -63,12 +63,7 @@ def embed_images(
     ``pipeline``'s detector and embedder are reused (they load once per process); only the cache
     differs, so a page's shared pipeline can be used as is.
     """
-    cached = FacePipeline(
-        pipeline.config,
-        detector=pipeline.detector,
-        embedder=pipeline.embedder,
-        cache=cache if cache is not None else pipeline.cache,
-    )
+    cached = pipeline.with_cache(cache if cache is not None else pipeline.cache)
     return cached.embed_primary_faces(paths, progress=progress)
 
 
