@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import streamlit as st
 
 from facecore.verification import IDENTIFY_RULES, UNKNOWN, Identification, Rule
+from ui.audit_trail import log_decision
 from ui.drawing import draw_faces
 from ui.feedback import show_error
 from ui.inputs import decode_or_error, find_faces, image_input, no_face_warning
@@ -100,6 +103,13 @@ try:
 except Exception as exc:
     st.error(f"The gallery search failed: {exc}")
     st.stop()
+log_decision(
+    "identify",
+    {"photo": hashlib.sha256(data).hexdigest(), "model": model_version, "threshold": threshold, "k": k,
+     "rule": rule.value, "detector": settings.detector},
+    {"faces": [{"name": r.name, "distance": r.distance} for r in results], "rule": rule.value},
+    ids=[r.person_id for r in results if r.person_id is not None], model_version=model_version, threshold=threshold,
+)
 
 
 def answer(number: int, result: Identification) -> None:

@@ -3,6 +3,7 @@ person several reference photos show?"""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -10,6 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from facecore.verification import VOTING_RULES, Rule, Verdict, accepts, verify, verify_against
+from ui.audit_trail import log_decision
 from ui.charts import embeddings_chart
 from ui.inputs import decode_or_error, find_faces, images_input, pick_face
 from ui.operating_point import confidence_chart
@@ -38,6 +40,19 @@ def show_verdict(verdict: Verdict) -> None:
 # ----------------------------------------------------------------------------- 1:1
 
 
+def log_verdict(action: str, verdict: Verdict, embeddings: Sequence[np.ndarray]) -> None:
+    """The decision in the audit log, once per session for these faces and settings (no images)."""
+    log_decision(
+        action,
+        {"faces": [hashlib.sha256(np.ascontiguousarray(e).tobytes()).hexdigest() for e in embeddings],
+         "threshold": verdict.threshold, "metric": verdict.metric, "rule": verdict.rule.value,
+         "model": settings.config.model_version},
+        {"same_person": verdict.same, "distance": verdict.distance, "metric": verdict.metric,
+         "rule": verdict.rule.value, "votes": verdict.votes, "voters": verdict.voters},
+        model_version=settings.config.model_version, threshold=verdict.threshold,
+    )
+
+
 def one_to_one() -> None:
     left, right = st.columns(2)
     with left:
@@ -50,6 +65,7 @@ def one_to_one() -> None:
         st.info("Choose two photos (upload, camera or an example) to compare their faces.")
         return
     verdict = verify(a.embedding, b.embedding, threshold=settings.threshold, metric=settings.metric)
+    log_verdict("verify", verdict, [a.embedding, b.embedding])
 
     st.divider()
     chips, result = st.columns([1, 2])
@@ -169,6 +185,7 @@ def voters() -> None:
     verdict = verify_against(
         probe.embedding, np.stack(usable), threshold=settings.threshold, metric=settings.metric, rule=rule
     )
+    log_verdict("verify voters", verdict, [probe.embedding, *usable])
     st.dataframe(reference_table(references, verdict.distances), width="stretch", hide_index=True)
     who = claimed or "the claimed person"
     st.write(

@@ -213,7 +213,9 @@ def test_verify_with_arcface_and_scrfd_says_the_weights_terms(app: AppTest, face
     assert app.toggle(key="verify_show_embeddings").label == "Show the two 512-D embeddings"
 
 
-def test_verify_voters_rule_decides_one_close_reference_among_far_ones(app: AppTest, faces_small) -> None:
+def test_verify_voters_rule_decides_one_close_reference_among_far_ones(
+    app: AppTest, faces_small, gallery_dir: Path
+) -> None:
     # One reference of the probe's person (close) and two of someone else (far): the mean is above
     # the threshold, the nearest below it, and only 1 of 3 references accepts.
     go(app, "verify")
@@ -245,6 +247,14 @@ def test_verify_voters_rule_decides_one_close_reference_among_far_ones(app: AppT
     app.radio(key="voters_rule").set_value("majority").run()
     assert not app.exception, app.exception
     assert "**Different people**: 1 of 3 references accept (majority rule" in joined(app.error)
+    # Each rule's decision is in the gallery's audit log once (no photos in it).
+    from facecore.gallery import Gallery, audit
+
+    with Gallery(gallery_dir) as gallery:
+        logged = audit.entries(gallery.database, route="dashboard: verify voters")
+    assert [e.result["rule"] for e in logged] == ["majority", "nearest", "mean"]  # newest first
+    assert [e.result["same_person"] for e in logged] == [False, True, False]
+    assert all(e.result["voters"] == 3 and e.result["votes"] == 1 for e in logged)
     assert "read at the median of 3 distances" in joined(app.markdown)  # majority's rates too, as in the API
 
 
@@ -305,6 +315,22 @@ def test_identify_names_each_face_of_an_example_group_photo(app: AppTest, faces_
     answers = joined(app.success) + "\n" + joined(app.warning)
     assert all(f"Face {i}: " in answers for i in range(1, found + 1))  # one answer per face
     assert "**Barack Obama**" in joined(app.success) and "**Joe Biden**" in joined(app.success)
+
+    # The answer is in the audit log, once: a rerun for the same photo and settings adds nothing,
+    # another k is another question.
+    from facecore.gallery import audit
+
+    def logged() -> list:
+        with Gallery(gallery_dir) as gallery:
+            return audit.entries(gallery.database, route="dashboard: identify")
+
+    app.run()
+    [entry] = logged()
+    assert entry.key_name == "(dashboard)" and len(entry.result["faces"]) == found
+    assert {"Barack Obama", "Joe Biden"} <= {face["name"] for face in entry.result["faces"]}
+    assert entry.threshold is not None and entry.ids
+    app.slider(key="identify_k").set_value(3).run()
+    assert len(logged()) == 2
 
 
 # ----------------------------------------------------------------------------- gallery and identify

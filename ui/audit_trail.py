@@ -1,14 +1,18 @@
 """The dashboard's own changes to the gallery, in the same audit log as the API's (facecore.gallery.audit).
 
 Contract: :func:`log_change` records one entry per change made on a page (create, rename, delete,
-enrol), as the caller ``"(dashboard)"`` (the dashboard has no API keys: who may reach it is the
+enrol), and :func:`log_decision` one per decision a page shows (Identify, Verify), as the caller ``"(dashboard)"`` (the dashboard has no API keys: who may reach it is the
 reverse proxy's business, docs/security.md) with the route ``"dashboard: <action>"``, the ids touched
 and a small result (names and counts, never images), with ``$FACECORE_AUDIT_RETENTION_DAYS``. The
 change has happened by then; if the log cannot be written the page says so instead of failing.
+A page reruns on every widget change, so a decision is logged once per browser session for the same
+question (photos, model, threshold, rule): moving an unrelated widget logs nothing new.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -26,3 +30,28 @@ def log_change(gallery: Any, action: str, result: Mapping[str, Any], ids: Iterab
         audit.record(gallery.database, entry, retention_days=audit.configured_retention_days())
     except Exception as exc:  # the change stands; say that its record is missing
         st.warning(f"The change was made, but it could not be written to the audit log ({exc}).")
+
+
+def log_decision(
+    action: str, question: Mapping[str, Any], result: Mapping[str, Any], *,
+    ids: Iterable[int] = (), model_version: str | None = None, threshold: float | None = None,
+) -> None:
+    """Record a decision shown on a page once per session for the same ``question`` (JSON-able: the
+    photos' digests and the settings that decide), with its ``result`` (names, distances, decisions),
+    in the audit log of the gallery the pages use."""
+    from ui.resources import load_gallery
+
+    digest = hashlib.sha256(json.dumps([action, question], sort_keys=True, default=str).encode()).hexdigest()
+    logged = st.session_state.setdefault("_audited_decisions", set())
+    if digest in logged:
+        return
+    entry = audit.AuditEntry(
+        DASHBOARD, f"dashboard: {action}", dict(result), ids=[int(i) for i in ids],
+        model_version=model_version, threshold=threshold,
+    )
+    try:
+        audit.record(load_gallery().database, entry, retention_days=audit.configured_retention_days())
+    except Exception as exc:  # the answer stands; say that its record is missing
+        st.warning(f"This answer could not be written to the audit log ({exc}).")
+        return
+    logged.add(digest)
