@@ -20,6 +20,9 @@ st.caption(
     "are removed as new ones are written."
 )
 
+#: The most entries the page shows and the CSV holds (a browser table of more is slow to send and read).
+SHOWN = 10_000
+
 try:
     gallery = load_gallery()
     names = key_names(gallery.database)
@@ -37,12 +40,20 @@ found = entries(
     key_name=None if key_name == "(every key)" else key_name,
     route=route.strip() or None,
     since=time.time() - float(days) * 86400,
+    limit=SHOWN + 1,
 )
-table = entries_frame(found)
+more = len(found) > SHOWN
+table = entries_frame(found[:SHOWN])
 if table.empty:
-    st.info("No audit entries match. Decisions and changes made through the API appear here.")
+    st.info("No audit entries match. Decisions and changes made through the API and the dashboard appear here.")
 else:
-    st.write(f"{len(table)} entries, newest first.")
+    if more:
+        st.warning(
+            f"More than {SHOWN:,} entries match: the newest {SHOWN:,} are shown and downloaded. Narrow the key, "
+            "the route or the days to see older ones."
+        )
+    else:
+        st.write(f"{len(table)} entries, newest first.")
     st.dataframe(table, hide_index=True, width="stretch")
 st.download_button(
     "Download CSV",

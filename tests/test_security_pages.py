@@ -56,6 +56,15 @@ def test_the_audit_page_lists_filters_and_exports(gallery_dir: Path) -> None:
     assert not at.dataframe and "No audit entries match" in at.info[0].value
 
 
+def test_the_audit_page_says_when_it_shows_only_the_newest_entries(gallery_dir: Path) -> None:
+    with Gallery(gallery_dir) as gallery:
+        for i in range(10_001):
+            record(gallery.database, AuditEntry("kiosk", "POST /verify", {"i": i}))
+    at = open_page("audit_log")
+    assert len(at.dataframe[0].value) == 10_000 and at.dataframe[0].value["result"].iloc[0] == '{"i": 10000}'
+    assert "More than 10,000 entries match" in at.warning[0].value
+
+
 def test_the_gallery_page_refuses_names_that_display_as_another(gallery_dir: Path) -> None:
     at = open_page("gallery")
     for name, words in (("Eve\u202eboB", "bidirectional"), ("Bo\u200bb", "zero-width")):
