@@ -180,6 +180,31 @@ def test_an_import_killed_mid_write_loses_nothing_acknowledged_and_can_be_finish
     assert len({unique_jpeg(0, i) for i in range(IMPORT_SIZE)}) == IMPORT_SIZE
 
 
+def test_enrolment_builds_the_index_by_itself_once_the_model_has_grown_past_the_size(
+    postgres_server: PostgresServer, tmp_path, sources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """add_face checks the size every _INDEX_CHECK_EVERY adds (1, 1 + every, ...); here every 2 adds and
+    a size of 4, so the third add (3 faces) builds nothing and the fifth (5 faces) builds the index,
+    whose build memory is not left on the pooled connection."""
+    from facecore.gallery import postgres
+
+    monkeypatch.setattr(postgres, "_INDEX_CHECK_EVERY", 2)
+    monkeypatch.setattr(pg_search, "HNSW_MIN_FACES", 4)
+    faces, model = sources
+    gallery = open_gallery(postgres_server.url_at(tmp_path))
+    person = gallery.create_person("Grows")
+    with gallery.database.connection() as db:
+        server_default = db.execute("SHOW maintenance_work_mem").fetchone()[0]
+    built = []
+    for j, vector in enumerate(perturbed(faces[0], 5, seed=7)):
+        gallery.add_face(person.id, unique_jpeg(1, j), EmbeddedFace(Face((0, 0, 10, 10), 1.0, None, "hog"), vector, faces[0].chip), model)
+        with gallery.database.connection() as db:
+            built.append(pg_search.has_index(db, model))
+            assert db.execute("SHOW maintenance_work_mem").fetchone()[0] == server_default
+    assert built == [False, False, False, False, True]
+    assert [m.face_id for m in gallery.search(faces[0].embedding, k=5, model_version=model)]
+
+
 def test_an_hnsw_index_is_built_past_the_size_and_finds_what_exact_search_finds(
     postgres_server: PostgresServer, tmp_path, sources
 ) -> None:

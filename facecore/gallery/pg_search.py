@@ -95,17 +95,29 @@ def has_index(db: PgConnection, model_version: str) -> bool:
     return db.execute("SELECT to_regclass(?) IS NOT NULL", (index_name(model_version),)).fetchone()[0]
 
 
-def ensure_index(db: PgConnection, model_version: str, *, min_faces: int = HNSW_MIN_FACES) -> bool:
-    """Build the HNSW index of ``model_version`` if it holds ``min_faces`` faces and has none yet.
+def ensure_index(db: PgConnection, model_version: str, *, min_faces: int | None = None) -> bool:
+    """Build the HNSW index of ``model_version`` if it holds ``min_faces`` (default :data:`HNSW_MIN_FACES`)
+    faces and has none yet.
 
-    Run outside a transaction (autocommit). Returns whether an index exists afterwards.
+    Run outside a transaction (autocommit). The build's memory (:data:`BUILD_MEMORY`) is set for the
+    build only: the connection goes back to its pool with the server's own setting. Returns whether an
+    index exists afterwards.
     """
     if has_index(db, model_version):
         return True
     dim = stored_dimension(db, model_version)
     count = db.execute("SELECT COUNT(*) FROM faces WHERE model_version = ?", (model_version,)).fetchone()[0]
-    if dim is None or count < min_faces:
+    if dim is None or count < (HNSW_MIN_FACES if min_faces is None else min_faces):
         return False
+    try:
+        _build_index(db, model_version, dim)
+    finally:
+        db.execute("RESET maintenance_work_mem")
+    db.execute("ANALYZE faces")  # so that the planner knows the table is now large enough to use it
+    return True
+
+
+def _build_index(db: PgConnection, model_version: str, dim: int) -> None:
     db.execute("SELECT set_config('maintenance_work_mem', ?, false)", (BUILD_MEMORY,))
     m, ef_construction = graph_settings(dim)
     statement = sql.SQL(
@@ -120,8 +132,6 @@ def ensure_index(db: PgConnection, model_version: str, *, min_faces: int = HNSW_
     )
     with contextlib.suppress(psycopg.errors.UniqueViolation):  # another process built it at the same moment
         db.raw.execute(statement)
-    db.execute("ANALYZE faces")  # so that the planner knows the table is now large enough to use it
-    return True
 
 
 def drop_index(db: PgConnection, model_version: str) -> None:
