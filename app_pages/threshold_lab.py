@@ -28,7 +28,7 @@ from facecore.verification.metrics import (
     roc_auc,
     threshold_sweep,
 )
-from facecore.verification.thresholds import lfw_distances
+from facecore.verification.thresholds import lfw_distances, view1_choice
 from ui.charts import distance_histogram
 from ui.data import lfw_panel, subset_label
 from ui.feedback import flash, progress_reporter, show_error, show_flashes
@@ -286,12 +286,22 @@ if found is not None:
             for model in MODELS for det in DETECTORS.names() for m in METRICS for f in (False, True)
         ]
         current = config_name(LFW_MODEL, settings.detector, settings.metric, settings.flip_tta)
+        choices = [o for o in others if o != current]
+        # On the stored results, the other models' configurations chosen on View 1 are drawn beside this
+        # one from the start (reading them costs nothing); live runs and the gallery add them on request.
+        default = []
+        for model in MODELS if source == STORED else []:
+            pick = view1_choice(model) if model != LFW_MODEL else None
+            name = pick and config_name(model, pick.detector, pick.metric, pick.flip_tta)
+            if name in choices:
+                default.append(name)
         cols = st.columns([3, 1])
         extra = cols[0].multiselect(
             "Compare configurations (model / detector / metric / flip TTA) on the same pairs: e.g. "
             "dlib's ResNet against ArcFace",
-            [o for o in others if o != current], key="tl_compare", disabled=source == "gallery",
-            help="Each is read from the stored calibration run or embedded through the on-disk cache.",
+            choices, default=default, key="tl_compare", disabled=source == GALLERY,
+            help="Each is read from the stored calibration run or embedded through the on-disk cache; "
+            "on the stored results the other model's configuration chosen on LFW View 1 is shown at first.",
         )
         log_far = cols[1].toggle("Log FAR axis", value=True, key="tl_log")
         configs = {current: c}

@@ -116,6 +116,16 @@ def test_threshold_lab_slider_and_apply(environment, lfw_source) -> None:
     assert "python bench/lfw_benchmark.py --write-calibration" in texts(at.caption)
     assert ("Using full LFW" if lfw_source.full else "Using the bundled mini LFW: 953 images of 424 people, "
             "300 pairs (View 1 demo pairs)") in texts(at.caption)
+    # ArcFace's configuration chosen on View 1 is drawn beside dlib's on the ROC from the start.
+    from facecore.verification.thresholds import view1_choice
+
+    arc = view1_choice("arcface-keras")
+    expected = f"arcface-keras / {arc.detector} / {arc.metric}" + (" / flip TTA" if arc.flip_tta else "")
+    assert at.multiselect(key="tl_compare").value == [expected]
+    roc = next(c for c in charts(at) if any(str(t.get("name", "")).startswith(f"{expected} (AUC") for t in c["data"]))
+    assert [t["name"].split(" (AUC")[0] for t in roc["data"] if t.get("mode") == "lines"] == [
+        "dlib-keras / hog / euclidean", expected,
+    ]
     far, frr = percent(at.metric[0]), percent(at.metric[1])
     threshold = at.slider(key="tl_threshold").value
     at = run(at.slider(key="tl_threshold").set_value(round(threshold + 0.1, 3)))
