@@ -29,6 +29,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 REQUIRE_DATA = os.environ.get("FACECORE_REQUIRE_DATA") == "1"
 FULL_LFW_FIXTURE = "full_lfw_home"
 LFW_INDEPENDENT = frozenset({
+    "test_api.py",
     "test_api_access.py",
     "test_api_live_access.py",
     "test_api_operating_points.py",
@@ -50,6 +51,7 @@ LFW_INDEPENDENT = frozenset({
     "test_security_pages.py",
     "test_streamlit_fixes.py",
     "test_triplet.py",
+    "test_verification.py",
 })
 
 
