@@ -20,8 +20,9 @@ from typing import Any
 import faiss
 import numpy as np
 
-#: Exact search grows linearly (measured p50: 0.3 ms at 10k, 15 ms at 100k on a loaded 2-core machine; about
-#: 1 ms at 20k on a quiet one); HNSW stays near 0.1 ms. Building the graph takes ~8 s at 20k (one thread).
+#: Exact search grows linearly (measured p50: 0.17 ms at 5k, 0.3 ms at 10k, 0.57 ms at 20k, 15 ms at 100k
+#: on a loaded 2-core machine; docs/results/gallery_cutoffs.json); HNSW stays near 0.1 to 0.2 ms. Building
+#: the graph takes 4 to 8 s at 20k (one thread).
 HNSW_MIN_FACES = int(os.environ.get("FACECORE_FAISS_HNSW_MIN_FACES", "20000"))
 HNSW_M = 32
 EF_CONSTRUCTION = 80
