@@ -61,10 +61,10 @@ DLIB_5_TEMPLATE = np.array(
 
 # Where MTCNN's five points (left eye centre, right eye centre, nose tip, mouth left, mouth right,
 # as seen in the image) land, on average, in the same frame as DLIB_5_TEMPLATE. Derived by
-# bench/derive_mtcnn_template.py --limit 1000 on 2026-11-22: the first LFW image of 1000 people
-# on 2026-11-30: the first LFW image of 1000 people spread over the 1,281 who appear in neither pairs.txt
-# nor pairsDevTest.txt (so it is fitted on no face it is scored or chosen on), 884 of which had exactly
-# one face found by both dlib HOG and MTCNN. Per-point spread (std, chip px): eyes ~1.7, nose tip ~5
+# bench/derive_mtcnn_template.py --limit 1000 on 2026-11-30 (re-derived to 4e-11 in
+# docs/results/mtcnn_template.json): the first LFW image of 1000 people spread over the 1,281 who appear
+# in neither pairs.txt nor pairsDevTest.txt (so it is fitted on no face it is scored or chosen on), 884
+# of which had exactly one face found by both dlib HOG and MTCNN. Per-point spread (std, chip px): eyes ~1.7, nose tip ~5
 # (it moves with head turn), mouth ~5. Its version (MTCNN_TEMPLATE_VERSION) changes with it.
 MTCNN_5_TEMPLATE = np.array(
     [
