@@ -21,8 +21,10 @@ Contract:
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated
@@ -32,6 +34,7 @@ from fastapi import HTTPException, Request, Security
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.datastructures import Headers
+from starlette.routing import compile_path
 
 from api.engine import Engine
 from api.errors import ASGIApp, Receive, Scope, Send
@@ -158,7 +161,34 @@ class Authenticate:
             await response(scope, receive, send)
             return
         scope.setdefault("state", {})["caller"] = caller
+        refusal = _refusal(scope, caller)
+        if refusal is not None:  # a key without the role is refused before its upload is read, too
+            await JSONResponse({"detail": refusal}, status_code=403)(scope, receive, send)
+            return
         await self.app(scope, receive, send)
+
+
+@functools.lru_cache(maxsize=1)
+def _route_patterns() -> tuple[tuple[str, re.Pattern[str], str], ...]:
+    """``(method, compiled path, role)`` for every route in :data:`ROUTE_ROLES`."""
+    return tuple((method, compile_path(path)[0], role) for (method, path), role in ROUTE_ROLES.items())
+
+
+def _refusal(scope: Scope, caller: Caller) -> str | None:
+    """The 403 sentence when the route ``scope`` asks for needs a higher role than ``caller``'s, else None.
+
+    Only routes in :data:`ROUTE_ROLES` are judged here; any other path is left to the router (404, 405)
+    and to :func:`authorize` (unknown routes need ``admin``).
+    """
+    method = "GET" if scope["method"] == "HEAD" else scope["method"]
+    for route_method, pattern, needed in _route_patterns():
+        if route_method == method and pattern.fullmatch(scope["path"]):
+            return None if role_allows(caller.role, needed) else refused(caller, needed)
+    return None
+
+
+def refused(caller: Caller, needed: str) -> str:
+    return f"The key '{caller.key_name}' has the role '{caller.role}'; this needs the role '{needed}' or higher."
 
 
 def authorize(
@@ -178,9 +208,7 @@ def authorize(
     route = request.scope.get("route")
     needed = needed_role(request.method, getattr(route, "path", request.url.path))
     if not role_allows(caller.role, needed):
-        raise HTTPException(
-            403, f"The key '{caller.key_name}' has the role '{caller.role}'; this needs the role '{needed}' or higher."
-        )
+        raise HTTPException(403, refused(caller, needed))
     wait = engine.rate_limiter.take(caller.key_name) if caller.limited else 0.0
     if wait > 0:
         retry = max(1, math.ceil(wait))

@@ -119,6 +119,34 @@ def test_each_route_allows_its_role_and_refuses_a_lower_one_or_no_key(keyed_api,
             assert answer.status_code in (200, 201, 204, 404, 422), (role, answer.text)
 
 
+def counted_upload(sent: list[int]):
+    """A 10 MB broken multipart body in 100 chunks, each counted in ``sent`` as the server asks for it."""
+    yield b"--x\r\nContent-Disposition: form-data; name=image\r\n\r\n"
+    for _ in range(100):
+        sent.append(1)
+        yield b"\0" * 100_000
+
+
+def test_a_key_without_the_role_is_refused_before_its_upload_is_read(keyed_api) -> None:
+    """A broken multipart body would be a 400 or 422 once parsed: the 403 comes first, so a read key
+    cannot make the server read (and spool) a large upload on an enrol route."""
+    client, secrets, ids = keyed_api
+    person = ids["person_id"]
+    for method, path in (("POST", f"/people/{person}/faces"), ("POST", "/people/import")):
+        sent: list[int] = []
+        answer = client.request(
+            method, path, content=counted_upload(sent),
+            headers={**keyed(secrets["read"]), "Content-Type": "multipart/form-data; boundary=x"},
+        )
+        assert answer.status_code == 403 and "'enrol'" in answer.json()["detail"], answer.text
+        assert len(sent) < 100, len(sent)  # the server answered without reading the 10 MB
+    parsed = client.post(
+        f"/people/{person}/faces", content=counted_upload([]),
+        headers={**keyed(secrets["enrol"]), "Content-Type": "multipart/form-data; boundary=x"},
+    )
+    assert parsed.status_code in (400, 404, 422)  # the enrol key's request is read, and refused as broken
+
+
 def test_keys_come_in_either_header_and_bad_ones_are_refused(keyed_api) -> None:
     client, secrets, _ = keyed_api
     assert client.get("/people", headers={"X-API-Key": secrets["read"]}).status_code == 200
