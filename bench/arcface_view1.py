@@ -43,8 +43,8 @@ from facecore.cache import EmbeddingCache
 from facecore.config import PipelineConfig
 from facecore.embedding import get_embedder
 from facecore.embedding.arcface import INPUT_SCALINGS
-from facecore.evaluation.datasets import LFW_SUBSETS, read_lfw_pairs, unique_images
-from facecore.evaluation.lfw import LfwEmbeddings, select_pairs
+from facecore.evaluation.datasets import LFW_SUBSETS
+from facecore.evaluation.lfw import LfwEmbeddings, embed_lfw_pairs
 from facecore.pipeline import FacePipeline
 from facecore.verification.metrics import (
     best_accuracy_threshold,
@@ -66,20 +66,9 @@ def embed_view1_subset(
     ``PipelineConfig`` has no input-scaling field, so the embedder is passed to ``FacePipeline`` (which
     keys the cache on its version, ``+unit`` included); everything else is ``embed_lfw_pairs``'s.
     """
-    pairs = select_pairs(read_lfw_pairs(home, subset), limit)
-    images = unique_images(pairs)
     embedder = get_embedder(config.embedder, **config.embedder_options, input_scaling=scaling)
     pipeline = FacePipeline(config.replace(max_side=None), cache=cache, embedder=embedder)
-    embeddings, no_face = pipeline.embed_primary_faces(images)
-    index = {path: i for i, path in enumerate(images)}
-    return LfwEmbeddings(
-        pairs=pairs,
-        images=images,
-        a=embeddings[[index[p.path_a] for p in pairs]],
-        b=embeddings[[index[p.path_b] for p in pairs]],
-        no_face_images=[p for p, missing in zip(images, no_face, strict=True) if missing],
-        embedder=pipeline.embedder.version,
-    )
+    return embed_lfw_pairs(home, subset=subset, limit=limit, pipeline=pipeline)
 
 
 def view1_rows(train: LfwEmbeddings, test: LfwEmbeddings, metrics: list[str]) -> list[dict]:

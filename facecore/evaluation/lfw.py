@@ -12,7 +12,7 @@ import numpy as np
 from facecore.cache import EmbeddingCache
 from facecore.config import PipelineConfig
 from facecore.evaluation.datasets import Pair, read_lfw_pairs, unique_images
-from facecore.pipeline import Progress, build_pipeline
+from facecore.pipeline import FacePipeline, Progress, build_pipeline
 from facecore.verification.metrics import KFoldResult, kfold_verification, paired_distances
 
 N_FOLDS = 10
@@ -89,15 +89,19 @@ def embed_lfw_pairs(
     limit: int | None = None,
     cache: EmbeddingCache | None = None,
     progress: Progress | None = None,
+    pipeline: FacePipeline | None = None,
 ) -> LfwEmbeddings:
     """Embed every image of the chosen LFW pairs once (through the cache when given).
 
     LFW's photos are 250 px, so they are always detected at full size (``max_side`` is dropped from
-    ``config``): the dashboard's and the CLI's runs then share cache entries.
+    ``config``): the dashboard's and the CLI's runs then share cache entries. ``pipeline``, when given,
+    is used as it is instead (with its own cache), e.g. one with an embedder built with options
+    ``PipelineConfig`` does not carry.
     """
     pairs = select_pairs(read_lfw_pairs(data_home, subset), limit)
     images = unique_images(pairs)
-    pipeline = build_pipeline((config or PipelineConfig()).replace(max_side=None), cache=cache)
+    if pipeline is None:
+        pipeline = build_pipeline((config or PipelineConfig()).replace(max_side=None), cache=cache)
     embeddings, no_face = pipeline.embed_primary_faces(images, progress=progress)
     index = {path: i for i, path in enumerate(images)}
     return LfwEmbeddings(
